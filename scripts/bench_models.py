@@ -1,0 +1,107 @@
+"""Foundation benchmark: capture with stop_at_layer vs the full forward and vs peers,
+hook overhead, and load time / peak memory of the default model.
+
+    python scripts/bench_models.py [--model M] [--batch 8] [--ctx 128] [--repeats 5]
+
+Peers (transformer-lens 4.3, nnsight) run from their own environment .venv-bench-tl
+(`make bench-peers` creates it); without it their rows say so.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from _bench import time_call, write_results
+from _cli import REPO, common_parser
+
+PEER_PYTHON = REPO / ".venv-bench-tl" / "bin" / "python"
+
+LOAD_PROBE = """
+import json, sys, time
+sys.path.insert(0, "scripts")
+from _bench import peak_rss_mb
+t0 = time.perf_counter()
+import torch, transformers
+from extract.models import load_model
+t1 = time.perf_counter()
+rss0 = peak_rss_mb()
+m = load_model(sys.argv[1], device="cpu")
+t2 = time.perf_counter()
+weights = sum(p.numel() * 4 for p in m.model.parameters())
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "rss_after_import_mb": rss0,
+                  "peak_rss_mb": peak_rss_mb(), "fp32_weights_mb": weights / 2**20}))
+"""
+
+
+def main() -> None:
+    p = common_parser(__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--ctx", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+
+    import torch
+
+    from extract.models import REGISTRY, converted_dir, load_model
+
+    torch.set_num_threads(2)
+    model = load_model(args.model, device="cpu")
+    layer = model.n_layers // 2
+    site = f"blocks.{layer}.hook_resid_post"
+    tokens = torch.randint(100, 40000, (args.batch, args.ctx), generator=torch.Generator().manual_seed(0))
+    n_tok = tokens.numel()
+    rows = []
+
+    def tps(fn):
+        with torch.no_grad():
+            return n_tok / time_call(fn, repeats=args.repeats)
+
+    full = tps(lambda: model.model(input_ids=tokens, use_cache=False))
+    ours = tps(lambda: model.run_with_cache(tokens, names=[site], stop_at_layer=layer + 1))
+    rows.append({"measure": "HF full forward (logits)", "tokens/s": full, "ratio": 1.0, "goal": ""})
+    rows.append({"measure": f"ours run_with_cache({site}, stop_at_layer={layer + 1})", "tokens/s": ours,
+                 "ratio": ours / full, "goal": ">= 2x full"})
+
+    spec = REGISTRY.get(args.model)
+    if PEER_PYTHON.exists() and spec is not None and spec.source == "gguf":
+        proc = subprocess.run([str(PEER_PYTHON), str(REPO / "scripts/peers/capture.py"), str(converted_dir(spec)),
+                               str(layer), str(args.batch), str(args.ctx), str(args.repeats)],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            peers = json.loads(proc.stdout.strip().splitlines()[-1])
+            for name, value in peers.items():
+                rows.append({"measure": f"{name} same capture", "tokens/s": value, "ratio": ours / value,
+                             "goal": "ours/peer >= 1"})
+        else:
+            rows.append({"measure": "peers", "tokens/s": float("nan"), "ratio": float("nan"),
+                         "goal": f"failed: {proc.stderr.strip().splitlines()[-1][:80]}"})
+    else:
+        rows.append({"measure": "peers (transformer-lens, nnsight)", "tokens/s": float("nan"), "ratio": float("nan"),
+                     "goal": "skipped: no .venv-bench-tl (make bench-peers)"})
+
+    # hook overhead: A/B interleaved so drift hits both sides alike
+    noop = [(f"blocks.{L}.hook_resid_post", lambda a, hook: None) for L in range(model.n_layers)]
+    plain_t, hooked_t = [], []
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            plain_t.append(time_call(lambda: model(tokens), repeats=1, warmup=0))
+            hooked_t.append(time_call(lambda: model.run_with_hooks(tokens, hooks=noop), repeats=1, warmup=0))
+    overhead = sorted(hooked_t)[len(hooked_t) // 2] / sorted(plain_t)[len(plain_t) // 2] - 1
+    rows.append({"measure": f"run_with_hooks, no-op hook on all {model.n_layers} layers", "tokens/s": n_tok / min(hooked_t),
+                 "ratio": 1 + overhead, "goal": "<= 1.05 (5% overhead)"})
+
+    load = json.loads(subprocess.run([sys.executable, "-c", LOAD_PROBE, args.model], capture_output=True, text=True,
+                                     cwd=REPO, check=True).stdout.strip().splitlines()[-1])
+    rows.append({"measure": f"load (cached), import {load['import_s']:.1f}s", "tokens/s": float("nan"),
+                 "ratio": load["load_s"], "goal": "<= 3 s after import"})
+    rows.append({"measure": "peak RSS / fp32 weights (whole process)", "tokens/s": float("nan"),
+                 "ratio": load["peak_rss_mb"] / load["fp32_weights_mb"], "goal": "<= 2"})
+    rows.append({"measure": "peak RSS added by the load / fp32 weights", "tokens/s": float("nan"),
+                 "ratio": (load["peak_rss_mb"] - load["rss_after_import_mb"]) / load["fp32_weights_mb"], "goal": "<= 2"})
+    write_results("models", rows, {"model": args.model, "batch": args.batch, "ctx": args.ctx, "load": load,
+                                   "threads": torch.get_num_threads()})
+
+
+if __name__ == "__main__":
+    main()
