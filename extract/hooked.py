@@ -86,6 +86,19 @@ class HookedModel:
             tokens = tokens.tolist()
         return [self.tokenizer.decode([i]) for i in tokens]
 
+    def unembed_directions(self, directions: torch.Tensor) -> torch.Tensor:
+        """Logits that residual-stream directions [n, d_model] promote: the final norm as a
+        linear map (its scale frozen at 1, its bias left out) followed by the unembedding."""
+        norm = get_module(self.model, self.layout.final_norm)
+        d = directions.float().to(self.device)
+        if isinstance(norm, nn.LayerNorm):
+            d = d - d.mean(-1, keepdim=True)
+        weight = getattr(norm, "weight", None)
+        if weight is not None:
+            # Gemma's RMSNorm multiplies by (1 + weight); the others by weight
+            d = d * (1.0 + weight.float() if "Gemma" in type(norm).__name__ else weight.float())
+        return d @ get_module(self.model, self.layout.unembed).weight.float().T
+
     # ----------------------------------------------------------------- running
     def forward(self, tokens: torch.Tensor, **kwargs) -> torch.Tensor:
         tokens = tokens.to(self.device)

@@ -1,0 +1,64 @@
+"""Feature steering: add alpha x a latent's decoder direction at the SAE's site and compare.
+
+The edit keeps the SAE's error term, so the steered run differs from the clean one only by
+alpha x W_dec[feature] (added at every position after BOS).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interventions.sae import TorchSAE
+from interventions.splice import FeatureEdit, splice_hook
+
+
+def feature_logit_effects(model, sae: TorchSAE, features: list[int] | torch.Tensor, top: int = 10) -> list[dict]:
+    """Tokens each latent's decoder direction promotes and suppresses most (through the final norm)."""
+    with torch.no_grad():
+        logits = model.unembed_directions(sae.W_dec[torch.as_tensor(features, dtype=torch.long)])
+    out = []
+    for feature, row in zip(list(features), logits):
+        up, down = row.topk(top), (-row).topk(top)
+        out.append({"feature": int(feature),
+                    "promoted": [{"token": model.tokenizer.decode([int(i)]), "id": int(i), "logit": float(v)}
+                                 for v, i in zip(up.values, up.indices)],
+                    "suppressed": [{"token": model.tokenizer.decode([int(i)]), "id": int(i), "logit": -float(v)}
+                                   for v, i in zip(down.values, down.indices)]})
+    return out
+
+
+@torch.no_grad()
+def greedy(model, tokens: torch.Tensor, max_new_tokens: int, hooks=()) -> torch.Tensor:
+    """Greedy continuation (no KV cache: every step reruns the hooked forward on the whole sequence)."""
+    for _ in range(max_new_tokens):
+        logits = model.run_with_hooks(tokens, hooks=hooks)
+        tokens = torch.cat([tokens, logits[:, -1:].argmax(-1)], dim=1)
+    return tokens
+
+
+@torch.no_grad()
+def steer(model, sae: TorchSAE, feature: int, alpha: float | None, prompt: str, max_new_tokens: int = 30,
+          top: int = 10) -> dict:
+    """alpha None: twice the mean norm of the prompt's activations at the site (after BOS)."""
+    if not 0 <= feature < sae.d_sae:
+        raise ValueError(f"feature {feature} out of range: the SAE has {sae.d_sae} latents (0..{sae.d_sae - 1})")
+    hook = sae.check_fits(model)
+    tokens = model.to_tokens(prompt)
+    first = 1 if model.bos_token_id is not None else 0
+    _, cache = model.run_with_cache(tokens, names=[hook])
+    site_norm = float(cache[hook][0, first:].flatten(1).norm(dim=-1).mean())
+    alpha = 2.0 * site_norm if alpha is None else float(alpha)
+    edit = FeatureEdit(steer={feature: alpha}, positions=slice(first, None))
+    hooks = [splice_hook(sae, edit, keep_error=True, hook=hook)]
+    effects = feature_logit_effects(model, sae, [feature], top)[0]
+    p_clean = torch.softmax(model(tokens)[0, -1].float(), -1)
+    p_steer = torch.softmax(model.run_with_hooks(tokens, hooks=hooks)[0, -1].float(), -1)
+    moved = [{**t, "p_clean": float(p_clean[t["id"]]), "p_steered": float(p_steer[t["id"]])} for t in effects["promoted"]]
+    n_prompt = tokens.shape[1]
+    clean_ids = greedy(model, tokens, max_new_tokens)[0, n_prompt:]
+    steer_ids = greedy(model, tokens, max_new_tokens, hooks)[0, n_prompt:]
+    return {"feature": feature, "alpha": alpha, "site_mean_norm": site_norm, "hook": hook, "prompt": prompt,
+            "clean": model.tokenizer.decode(clean_ids), "steered": model.tokenizer.decode(steer_ids),
+            "top_tokens": moved, "suppressed": effects["suppressed"],
+            "mean_p_top_tokens_clean": sum(m["p_clean"] for m in moved) / len(moved),
+            "mean_p_top_tokens_steered": sum(m["p_steered"] for m in moved) / len(moved)}
