@@ -1,0 +1,149 @@
+"""Typed configs, one source of truth for every default. Validated on construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from sae_jax.errors import SAEError
+
+ARCHS = ("relu", "topk", "batchtopk", "jumprelu")
+# sparsity coefficient when --l1 is not given: weight of the decoder-norm-weighted L1 (relu)
+# or of the L0 penalty (jumprelu); topk/batchtopk control sparsity through k instead.
+DEFAULT_L1 = {"relu": 5.0, "jumprelu": 0.5, "topk": 0.0, "batchtopk": 0.0}
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    arch: str = "relu"
+    """relu (L1 weighted by decoder norms), topk, batchtopk or jumprelu."""
+    d_in: int = 576
+    """Width of the activations; read from the store by the trainer."""
+    d_sae: int = 4096
+    """Number of latents (dictionary size)."""
+    k: int = 32
+    """Active latents per token (topk) or per token on average over the batch (batchtopk)."""
+    k_max: int = 0
+    """Static upper bound on k (0: k for topk, 4k for batchtopk). A batchtopk token keeps at
+    most k_max latents, so decoding stays sparse; sweeps over k share the largest k_max."""
+    aux_k: int = 0
+    """Latents in the auxiliary-k loss on dead latents (0: d_in // 2, as Gao et al.)."""
+    aux_coeff: float = 1 / 32
+    """Weight of the auxiliary-k loss (topk family)."""
+    dead_tokens: int = 1_000_000
+    """A latent that has not fired for this many training tokens counts as dead."""
+    bandwidth: float = 0.05
+    """JumpReLU: width of the rectangle kernel of the threshold's pseudo-gradient."""
+    threshold_init: float = 0.1
+    """JumpReLU: initial threshold (on normalised activations)."""
+    threshold_ema: float = 0.01
+    """BatchTopK: rate of the moving average that estimates the inference threshold."""
+    dec_init_norm: float = 0.1
+    """relu: initial norm of the decoder rows (Anthropic, April 2024); other archs use 1."""
+    sparse_backward: bool = True
+    """topk family: custom VJP that touches only the k active rows (sae_jax.topk)."""
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise SAEError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.d_in < 1 or self.d_sae < 1:
+            raise SAEError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}")
+        if self.arch in ("topk", "batchtopk") and not 1 <= self.k <= self.d_sae:
+            raise SAEError(f"--k {self.k} must be between 1 and --d_sae {self.d_sae}")
+        if self.k_max and self.k_max < self.k:
+            raise SAEError(f"k_max {self.k_max} is smaller than k {self.k}")
+        if self.bandwidth <= 0 or self.threshold_init <= 0:
+            raise SAEError("bandwidth and threshold_init must be positive")
+        if not 0 < self.threshold_ema <= 1:
+            raise SAEError(f"threshold_ema must be in (0, 1], got {self.threshold_ema}")
+        if self.dead_tokens < 1:
+            raise SAEError(f"dead_tokens must be positive, got {self.dead_tokens}")
+
+    @property
+    def topk_family(self) -> bool:
+        return self.arch in ("topk", "batchtopk")
+
+    @property
+    def kmax(self) -> int:
+        if self.k_max:
+            return min(self.k_max, self.d_sae)
+        return self.k if self.arch == "topk" else min(4 * self.k, self.d_sae)
+
+    @property
+    def n_aux(self) -> int:
+        return min(self.aux_k or max(1, self.d_in // 2), self.d_sae)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    """Optimiser steps."""
+    batch: int = 4096
+    """Tokens per step (split across devices)."""
+    lr: float = 0.0
+    """Peak Adam learning rate (0: 2e-4 / sqrt(d_sae / 16384), sparsify's scaling)."""
+    l1: float = -1.0
+    """Sparsity coefficient (-1: the architecture's default, see DEFAULT_L1)."""
+    warmup_frac: float = 0.05
+    """Fraction of steps of linear learning-rate warm-up."""
+    decay_frac: float = 0.2
+    """Fraction of steps at the end over which the learning rate decays linearly to 0."""
+    l1_warmup_frac: float = 0.05
+    """Fraction of steps over which the sparsity coefficient ramps up from 0."""
+    b1: float = 0.9
+    """Adam beta1."""
+    b2: float = 0.999
+    """Adam beta2."""
+    resample_every: int = 0
+    """relu: resample dead latents every this many steps (0: steps // 4; never in the last 20%)."""
+    seed: int = 0
+    """Seeds the SAE init, the data order and the held-out split."""
+    eval_fraction: float = 0.05
+    """Fraction of the store's windows held out for metrics."""
+    eval_tokens: int = 200_000
+    """Held-out tokens read for metrics (at most)."""
+    b_dec_init: str = "median"
+    """median (geometric median), mean, or zeros; estimated on init_tokens training rows."""
+    init_tokens: int = 8192
+    """Training rows used to estimate b_dec."""
+    ckpt_every: int = 500
+    """Save an orbax checkpoint every this many steps (and at the end)."""
+    log_every: int = 10
+    """Record a point of the training curves every this many steps."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch < 1:
+            raise SAEError(f"--steps and --batch must be positive, got {self.steps} and {self.batch}")
+        if self.lr < 0 or (self.lr and not math.isfinite(self.lr)):
+            raise SAEError(f"--lr must be a positive number, got {self.lr}")
+        if not (0 <= self.warmup_frac < 1 and 0 <= self.decay_frac <= 1 and 0 <= self.l1_warmup_frac <= 1):
+            raise SAEError("warmup_frac, decay_frac, l1_warmup_frac must be fractions")
+        if self.warmup_frac + self.decay_frac > 1:
+            raise SAEError("warmup_frac + decay_frac must not exceed 1")
+        if self.b_dec_init not in ("median", "mean", "zeros"):
+            raise SAEError(f"b_dec_init must be median, mean or zeros, got {self.b_dec_init!r}")
+        if not 0 < self.eval_fraction < 1:
+            raise SAEError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if self.ckpt_every < 1 or self.log_every < 1 or self.init_tokens < 1 or self.eval_tokens < 1:
+            raise SAEError("ckpt_every, log_every, init_tokens and eval_tokens must be positive")
+
+    def lr_for(self, d_sae: int) -> float:
+        return self.lr or 2e-4 / math.sqrt(d_sae / 16384)
+
+    def l1_for(self, arch: str) -> float:
+        return DEFAULT_L1[arch] if self.l1 < 0 else self.l1
+
+    @property
+    def resample_period(self) -> int:
+        return self.resample_every or max(1, self.steps // 4)
+
+
+def to_dict(cfg) -> dict:
+    return asdict(cfg)
+
+
+def from_dict(cls, d: dict):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})

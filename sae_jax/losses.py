@@ -1,0 +1,134 @@
+"""Training forward passes and losses, one per architecture, on normalised activations.
+
+All losses share the reconstruction term mse = mean over tokens of ||x - x_hat||^2 (summed
+over d_in) and add:
+  relu      + l1 * sum_i f_i * ||W_dec[i]||           (L1 weighted by decoder row norms)
+  jumprelu  + l1 * sum_i H(pre_i - theta_i)           (L0; pseudo-gradients, Rajamanoharan et al.)
+  topk, batchtopk  + aux_coeff * aux-k loss           (dead latents reconstruct the residual)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from sae_jax.config import SAEConfig
+from sae_jax.modules import SAE
+from sae_jax.topk import dense_topk_encode, sparse_decode, to_dense, topk_encode
+
+
+class Hyper(eqx.Module):
+    """Hyperparameters that may differ between the members of a sweep (arrays, so they vmap)."""
+    lr: Float[Array, ""]
+    l1: Float[Array, ""]
+    k: Int[Array, ""]
+
+
+def make_hyper(lr: float, l1: float, k: int) -> Hyper:
+    return Hyper(jnp.float32(lr), jnp.float32(l1), jnp.int32(k))
+
+
+# --- JumpReLU with straight-through pseudo-gradients for the threshold (rectangle kernel)
+
+def _rect(u):
+    return ((u > -0.5) & (u < 0.5)).astype(u.dtype)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def jumprelu(z, theta, bandwidth):
+    return z * (z > theta)
+
+
+def _jumprelu_fwd(z, theta, bw):
+    return jumprelu(z, theta, bw), (z, theta)
+
+
+def _jumprelu_bwd(bw, res, g):
+    z, theta = res
+    g_theta = -(theta / bw) * _rect((z - theta) / bw) * g
+    return g * (z > theta), g_theta.sum(0)
+
+
+jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def heaviside(z, theta, bandwidth):
+    return (z > theta).astype(z.dtype)
+
+
+def _heaviside_fwd(z, theta, bw):
+    return heaviside(z, theta, bw), (z, theta)
+
+
+def _heaviside_bwd(bw, res, g):
+    z, theta = res
+    return jnp.zeros_like(z), (-(1.0 / bw) * _rect((z - theta) / bw) * g).sum(0)
+
+
+heaviside.defvjp(_heaviside_fwd, _heaviside_bwd)
+
+
+# --- losses
+
+def _stats(x, recon, l0, fired):
+    err = ((recon - x) ** 2).sum(-1)
+    var = ((x - x.mean(0)) ** 2).sum()
+    return dict(mse=err.mean(), fvu=err.sum() / var, l0=l0, fired=fired)
+
+
+def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[Array, ""],
+            dead: Bool[Array, " d_sae"], cfg: SAEConfig) -> tuple[Float[Array, ""], dict]:
+    """(loss, stats); stats has mse, fvu, l0, fired [d_sae], aux, sparsity, batch_threshold."""
+    l1 = hyper.l1 * l1_scale
+    if cfg.arch in ("relu", "jumprelu"):
+        pre = sae.pre_acts(x)
+        if cfg.arch == "relu":
+            f = jax.nn.relu(pre)
+            sparsity = (f * jnp.linalg.norm(sae.W_dec, axis=1)).sum(-1).mean()
+        else:
+            theta = sae.threshold
+            f = jumprelu(pre, theta, cfg.bandwidth)
+            sparsity = heaviside(pre, theta, cfg.bandwidth).sum(-1).mean()
+        recon = sae.decode(f)
+        active = f > 0
+        st = _stats(x, recon, active.sum(-1).mean(), active.any(0))
+        loss = st["mse"] + l1 * sparsity
+        return loss, dict(st, sparsity=sparsity, aux=jnp.float32(0), batch_threshold=jnp.float32(0))
+
+    xc = x - sae.b_dec
+    enc = topk_encode if cfg.sparse_backward else dense_topk_encode
+    vals, idx = enc(x, sae.b_dec, sae.W_enc, sae.b_enc, cfg.kmax)
+    if cfg.arch == "topk":
+        vals = vals * (jnp.arange(cfg.kmax) < hyper.k)
+        batch_thr = jnp.float32(0)
+    else:
+        flat = jnp.sort(jax.lax.stop_gradient(vals).reshape(-1))
+        t = flat[flat.shape[0] - x.shape[0] * hyper.k]
+        keep = (vals >= t) & (vals > 0)
+        vals = vals * keep
+        batch_thr = jnp.min(jnp.where(vals > 0, jax.lax.stop_gradient(vals), jnp.inf))
+    recon = sparse_decode(vals, idx, sae.W_dec) + sae.b_dec
+    fired = jnp.zeros((cfg.d_sae,), bool).at[idx.reshape(-1)].max((vals > 0).reshape(-1))
+    st = _stats(x, recon, (vals > 0).sum(-1).mean(), fired)
+    resid = jax.lax.stop_gradient(x - recon)
+    n_dead = dead.sum()
+    aux = jax.lax.cond(n_dead > 0, partial(_aux_k_loss, cfg=cfg),
+                       lambda s, xc, *_: jnp.zeros((), xc.dtype), sae, xc, resid, dead)
+    loss = st["mse"] + cfg.aux_coeff * aux
+    return loss, dict(st, sparsity=jnp.float32(0), aux=aux, batch_threshold=batch_thr)
+
+
+def _aux_k_loss(sae: SAE, xc, resid, dead, cfg: SAEConfig):
+    """Gao et al.: the n_aux largest dead latents reconstruct the residual x - x_hat, scaled
+    down while fewer than n_aux latents are dead (sparsify). Dense: it only runs while some
+    latents are dead."""
+    z = jax.nn.relu(xc @ sae.W_enc + sae.b_enc)
+    vals, idx = jax.lax.top_k(jnp.where(dead, z, 0.0), cfg.n_aux)
+    e_hat = to_dense(vals, idx, cfg.d_sae) @ sae.W_dec
+    scale = jnp.minimum(dead.sum() / cfg.n_aux, 1.0)
+    return scale * ((e_hat - resid) ** 2).sum(-1).mean()

@@ -1,0 +1,62 @@
+"""What scripts/train_sae.py runs: store -> fit -> held-out metrics -> export + plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from extract.store import StoreError, open_store
+from sae_jax import plots
+from sae_jax.config import SAEConfig, TrainConfig, to_dict
+from sae_jax.errors import SAEError
+from sae_jax.export import export_sae
+from sae_jax.metrics import evaluate
+from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, inference_threshold
+
+
+def load_store(acts: str | Path):
+    try:
+        return open_store(acts)
+    except StoreError as e:
+        raise SAEError(str(e)) from None
+
+
+def finish(out: Path, store, acts, scfg: SAEConfig, tcfg: TrainConfig, sae, threshold, k: int, res: FitResult,
+           history: list[dict], extra: dict, label: str) -> dict:
+    """Evaluate one (unstacked) SAE on the held-out split, export it, draw its figures."""
+    out.mkdir(parents=True, exist_ok=True)
+    (metrics,), freq = evaluate(sae, k, threshold, store, res.eval_windows, res.factor, scfg, tcfg.eval_tokens)
+    metrics = dict(metrics, train_steps=res.steps, train_tokens=res.tokens,
+                   final_train=history[-1] if history else {})
+    weights = export_weights(sae, threshold, scfg.arch)
+    block = dict(sae_config=to_dict(scfg), train_config=to_dict(tcfg), steps=res.steps, tokens_seen=res.tokens,
+                 **extra)
+    export_sae(out / "sae", weights, scfg.arch, k, res.factor, store.meta, str(acts), block, metrics)
+    np.save(out / "frequencies.npy", freq[0])
+    plots.frequency_histogram(freq[0], out / "frequencies.png", label)
+    if history:
+        plots.training_curves(history, out / "curves.png", label)
+    return metrics
+
+
+def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainConfig, devices=None,
+              stop_at: int | None = None) -> dict:
+    """Train (resuming from out/checkpoints), evaluate, export to out/sae. Returns the metrics."""
+    store = load_store(acts)
+    scfg = SAEConfig(d_in=store.d_model, **scfg_kwargs)
+    out = Path(out)
+    res = fit(store, scfg, tcfg, out / "checkpoints", devices=devices, stop_at=stop_at, desc=scfg.arch)
+    if res.steps < tcfg.steps:
+        return {"stopped_at": res.steps}
+    st = jax.device_get(res.state)
+    thr = np.asarray(inference_threshold(st, scfg))
+    if scfg.arch == "batchtopk":
+        thr = np.full_like(thr, calibrate_threshold(res, store, scfg, tcfg))
+    metrics = finish(out, store, acts, scfg, tcfg, st.sae, thr, scfg.k, res,
+                     res.history, dict(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch),
+                                       wall_s=res.wall_s, resumed_from=res.resumed_from), scfg.arch)
+    (out / "history.json").write_text(json.dumps(res.history))
+    return metrics

@@ -1,0 +1,354 @@
+"""One trainer for one SAE or a vmapped population of them (sweeps).
+
+The step is a pure function (state, hyper, batch, factor) -> (state, metrics) under
+`eqx.filter_jit`; a population is the same function under `eqx.filter_vmap` over stacked
+states and hyperparameters, all members reading the same batch. The batch is sharded over
+the devices of a 1-D mesh ("data"), the state replicated, so XLA all-reduces the gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jaxtyping import Array, Float, Int
+
+from sae_jax.checkpoint import Checkpointer
+from sae_jax.config import SAEConfig, TrainConfig, to_dict
+from sae_jax.errors import SAEError
+from sae_jax.losses import Hyper, loss_fn, make_hyper
+from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder
+
+
+class TrainState(eqx.Module):
+    sae: SAE
+    opt_state: Any
+    step: Int[Array, ""]
+    key: Array
+    since_fired: Int[Array, " d_sae"]
+    """Training tokens since each latent last fired (capped)."""
+    threshold: Float[Array, ""]
+    """batchtopk: moving estimate of the smallest kept activation (the inference threshold)."""
+
+
+def optimizer(tcfg: TrainConfig) -> optax.GradientTransformation:
+    # the learning rate is applied in the step, so it can be a per-member array in sweeps
+    return optax.scale_by_adam(b1=tcfg.b1, b2=tcfg.b2)
+
+
+def init_state(scfg: SAEConfig, tcfg: TrainConfig, key, b_dec) -> TrainState:
+    k_init, k_run = jax.random.split(key)
+    sae = init_sae(scfg, k_init, b_dec)
+    return TrainState(sae, optimizer(tcfg).init(sae), jnp.int32(0), k_run,
+                      jnp.zeros((scfg.d_sae,), jnp.int32), jnp.float32(0))
+
+
+def lr_scale(step, tcfg: TrainConfig):
+    s, n = step.astype(jnp.float32), tcfg.steps
+    warm = max(1, round(tcfg.warmup_frac * n))
+    decay = max(1, round(tcfg.decay_frac * n))
+    w = jnp.minimum(1.0, (s + 1) / warm) if tcfg.warmup_frac > 0 else 1.0
+    d = jnp.clip((n - s) / decay, 0.0, 1.0) if tcfg.decay_frac > 0 else 1.0
+    return w * d
+
+
+def l1_scale(step, tcfg: TrainConfig):
+    if tcfg.l1_warmup_frac <= 0:
+        return jnp.float32(1)
+    return jnp.minimum(1.0, (step.astype(jnp.float32) + 1) / max(1, round(tcfg.l1_warmup_frac * tcfg.steps)))
+
+
+def _remove_parallel(g, W):
+    """Drop the gradient component along each (unit-norm) decoder row."""
+    return g - (g * W).sum(-1, keepdims=True) * W
+
+
+def make_step(scfg: SAEConfig, tcfg: TrainConfig):
+    opt, unit_norm = optimizer(tcfg), scfg.arch != "relu"
+
+    def step(state: TrainState, hyper: Hyper, x_raw: Float[Array, "b d_in"], factor) -> tuple[TrainState, dict]:
+        x = x_raw * factor
+        dead = state.since_fired >= scfg.dead_tokens
+        (loss, st), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(
+            state.sae, x, hyper, l1_scale(state.step, tcfg), dead, scfg)
+        if unit_norm:
+            grads = eqx.tree_at(lambda g: g.W_dec, grads, _remove_parallel(grads.W_dec, state.sae.W_dec))
+        updates, opt_state = opt.update(grads, state.opt_state)
+        lr = hyper.lr * lr_scale(state.step, tcfg)
+        sae = eqx.apply_updates(state.sae, jax.tree.map(lambda u: -lr * u, updates))
+        if unit_norm:
+            sae = normalise_decoder(sae)
+        since = jnp.where(st["fired"], 0, jnp.minimum(state.since_fired + x.shape[0], 1 << 30))
+        thr = state.threshold
+        if scfg.arch == "batchtopk":
+            bt = st["batch_threshold"]
+            new = jnp.where(state.step == 0, bt, (1 - scfg.threshold_ema) * thr + scfg.threshold_ema * bt)
+            thr = jnp.where(jnp.isfinite(bt), new, thr)
+        new_state = TrainState(sae, opt_state, state.step + 1, jax.random.split(state.key)[0], since, thr)
+        metrics = dict(loss=loss, mse=st["mse"], fvu=st["fvu"], l0=st["l0"], aux=st["aux"],
+                       sparsity=st["sparsity"], lr=lr, dead=dead.sum())
+        return new_state, metrics
+
+    return step
+
+
+def _zero_latents(tree: SAE, dead) -> SAE:
+    return eqx.tree_at(lambda s: (s.W_enc, s.b_enc, s.W_dec), tree,
+                       (jnp.where(dead[None, :], 0.0, tree.W_enc), jnp.where(dead, 0.0, tree.b_enc),
+                        jnp.where(dead[:, None], 0.0, tree.W_dec)))
+
+
+def make_resample(scfg: SAEConfig):
+    """relu: dead latents get an input direction drawn with probability ~ squared error
+    (Anthropic, 2023): encoder column at 0.2x the mean live encoder norm, decoder row at the
+    mean live decoder norm, b_enc = 0, their Adam moments zeroed."""
+
+    def resample(state: TrainState, x: Float[Array, "b d_in"]) -> TrainState:
+        sae = state.sae
+        dead = state.since_fired >= scfg.dead_tokens
+        err = ((sae.decode(jax.nn.relu(sae.pre_acts(x))) - x) ** 2).sum(-1)
+        key, sub = jax.random.split(state.key)
+        pick = jax.random.categorical(sub, jnp.log(err + 1e-12), shape=(scfg.d_sae,))
+        v = x[pick] - sae.b_dec
+        v = v / jnp.maximum(jnp.linalg.norm(v, axis=1, keepdims=True), 1e-8)
+        alive = (~dead).astype(jnp.float32)
+        n_alive = jnp.maximum(alive.sum(), 1.0)
+        enc_norm = jnp.where(alive.sum() > 0, (jnp.linalg.norm(sae.W_enc, axis=0) * alive).sum() / n_alive, 1.0)
+        dec_norm = jnp.where(alive.sum() > 0, (jnp.linalg.norm(sae.W_dec, axis=1) * alive).sum() / n_alive,
+                             scfg.dec_init_norm)
+        new = eqx.tree_at(lambda s: (s.W_enc, s.b_enc, s.W_dec), sae,
+                          (jnp.where(dead[None, :], 0.2 * enc_norm * v.T, sae.W_enc),
+                           jnp.where(dead, 0.0, sae.b_enc),
+                           jnp.where(dead[:, None], dec_norm * v, sae.W_dec)))
+        opt = state.opt_state._replace(mu=_zero_latents(state.opt_state.mu, dead),
+                                       nu=_zero_latents(state.opt_state.nu, dead))
+        return TrainState(new, opt, state.step, key, jnp.where(dead, 0, state.since_fired), state.threshold)
+
+    return resample
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    """Final state (stacked along axis 0 for a population)."""
+    hypers: Hyper
+    factor: float
+    history: list[dict]
+    steps: int
+    tokens: int
+    train_windows: np.ndarray
+    eval_windows: np.ndarray
+    resumed_from: int = 0
+    wall_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def normalisation_factor(store) -> float:
+    mean_norm = store.mean_norm
+    if not mean_norm > 0 or not math.isfinite(mean_norm):
+        raise SAEError(f"store {store} has mean norm {mean_norm}; its stats are missing or it is all zeros")
+    return math.sqrt(store.d_model) / mean_norm
+
+
+def _b_dec_init(store, windows, factor, tcfg: TrainConfig):
+    rpw = store.rows_per_window
+    x = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))])[:tcfg.init_tokens] * factor
+    x = jnp.asarray(x)
+    if tcfg.b_dec_init == "median":
+        return geometric_median(x)
+    return x.mean(0) if tcfg.b_dec_init == "mean" else jnp.zeros(x.shape[1])
+
+
+def _prefetch(it, depth: int = 2):
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+        except BaseException as e:  # re-raised in the consumer
+            q.put(e)
+
+    threading.Thread(target=worker, daemon=True).start()
+
+    def gen():
+        try:
+            while True:
+                item = q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+    return gen()
+
+
+def _all_finite(tree) -> bool:
+    return all(bool(jnp.isfinite(x).all()) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array)))
+
+
+def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members: list[dict] | None = None,
+        devices=None, stop_at: int | None = None, desc: str = "train") -> FitResult:
+    """Train one SAE (members=None) or a population (members: dicts with lr, l1, k, seed),
+    resuming from the latest checkpoint in ckpt_dir. stop_at: stop at that step without a
+    final checkpoint, as a crash would (tests)."""
+    if store.d_model != scfg.d_in:
+        raise SAEError(f"store d_model is {store.d_model} but the SAE config says d_in={scfg.d_in}")
+    pop = members is not None
+    devices = list(devices or jax.devices())
+    if tcfg.batch % len(devices):
+        raise SAEError(f"--batch {tcfg.batch} is not divisible by the {len(devices)} devices")
+    mesh = Mesh(np.array(devices), ("data",))
+    replicated, data_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+    factor = normalisation_factor(store)
+    train_w, eval_w = store.split(tcfg.eval_fraction, seed=0)
+    if len(train_w) == 0:
+        raise SAEError("the store has no training windows left after the held-out split; dump more tokens")
+    b_dec = _b_dec_init(store, train_w, factor, tcfg)
+
+    if pop:
+        for m in members:
+            if scfg.topk_family and not 1 <= m["k"] <= scfg.kmax:
+                raise SAEError(f"sweep k={m['k']} is outside [1, {scfg.kmax}]")
+        hypers = jax.tree.map(lambda *xs: jnp.stack(xs),
+                              *[make_hyper(m["lr"], m["l1"], m["k"]) for m in members])
+        keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
+        state = eqx.filter_vmap(lambda k: init_state(scfg, tcfg, k, b_dec))(keys)
+        step_fn = eqx.filter_vmap(make_step(scfg, tcfg), in_axes=(0, 0, None, None))
+        resample_fn = eqx.filter_vmap(make_resample(scfg), in_axes=(0, None))
+    else:
+        hypers = make_hyper(tcfg.lr_for(scfg.d_sae), tcfg.l1_for(scfg.arch), scfg.k)
+        state = init_state(scfg, tcfg, jax.random.PRNGKey(tcfg.seed), b_dec)
+        step_fn, resample_fn = make_step(scfg, tcfg), make_resample(scfg)
+    step_fn, resample_fn = eqx.filter_jit(step_fn), eqx.filter_jit(resample_fn)
+
+    ckpt = Checkpointer(ckpt_dir)
+    identity = dict(arch=scfg.arch, d_in=scfg.d_in, d_sae=scfg.d_sae, n_members=len(members) if pop else 0)
+    history: list[dict] = []
+    start = 0
+    latest = ckpt.latest_step()
+    if latest is not None:
+        meta = ckpt.read_meta(latest)
+        if meta["identity"]["d_in"] != scfg.d_in:
+            raise SAEError(f"checkpoint in {ckpt_dir} is for d_in={meta['identity']['d_in']} but the store has "
+                           f"d_model={scfg.d_in}; use another --out or the store it was trained on")
+        if meta["identity"] != identity:
+            raise SAEError(f"checkpoint in {ckpt_dir} was made with {meta['identity']}, this run asks for "
+                           f"{identity}; use another --out or the same flags")
+        state = ckpt.restore(latest, state)
+        history, start = meta["history"], latest
+    state = jax.device_put(state, replicated)
+    hypers = jax.device_put(hypers, replicated)
+
+    def save(step_done: int):
+        if not _all_finite(state):
+            raise SAEError(f"parameters became non-finite before step {step_done}; the last good checkpoint "
+                           f"(step {ckpt.latest_step()}) is kept in {ckpt_dir}; lower --lr")
+        ckpt.save(step_done, state, dict(identity=identity, history=history, factor=factor,
+                                         sae_config=to_dict(scfg), train_config=to_dict(tcfg)))
+
+    end = tcfg.steps if stop_at is None else min(stop_at, tcfg.steps)
+    period, stop_resample = tcfg.resample_period, int(0.8 * tcfg.steps)
+    t_start, tok_s = time.perf_counter(), 0.0
+    bar = None
+    if start < end:
+        it = _prefetch(store.batches(tcfg.batch, windows=train_w, seed=tcfg.seed, start_batch=start))
+        if tcfg.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=tcfg.steps, initial=start, desc=desc, dynamic_ncols=True)
+    step = start
+    try:
+        for step in range(start, end):
+            t0 = time.perf_counter()
+            x = jax.device_put(next(it), data_sharding)
+            if scfg.arch == "relu" and step > 0 and step % period == 0 and step < stop_resample:
+                state = resample_fn(state, x * factor)
+            state, m = step_fn(state, hypers, x, factor)
+            m = jax.device_get(m)
+            loss = np.atleast_1d(m["loss"])
+            if not np.isfinite(loss).all():
+                who = f" (sweep member {int(np.argmin(np.isfinite(loss)))})" if pop else ""
+                last = ckpt.latest_step()
+                kept = f"the last good checkpoint (step {last}) is kept in {ckpt_dir}" if last is not None \
+                    else "no checkpoint was saved yet"
+                raise SAEError(f"loss became non-finite ({loss[~np.isfinite(loss)][0]}) at step {step}{who}; "
+                               f"{kept}; lower --lr (now {np.atleast_1d(jax.device_get(hypers.lr)).max():g})")
+            dt = time.perf_counter() - t0
+            tok_s = tcfg.batch / dt if tok_s == 0 else 0.9 * tok_s + 0.1 * tcfg.batch / dt
+            if step % tcfg.log_every == 0 or step == tcfg.steps - 1:
+                history.append({"step": step, **{k: np.asarray(v).tolist() for k, v in m.items()},
+                                "tokens_per_s": tok_s})
+            if bar is not None:
+                mean = lambda k: float(np.mean(m[k]))  # noqa: E731
+                bar.set_postfix(loss=f"{mean('loss'):.4g}", L0=f"{mean('l0'):.1f}", FVU=f"{mean('fvu'):.3f}",
+                                tok_s=f"{tok_s:,.0f}", refresh=False)
+                bar.update(1)
+            if (step + 1) % tcfg.ckpt_every == 0 or step + 1 == tcfg.steps:
+                save(step + 1)
+    except KeyboardInterrupt:
+        done = int(np.atleast_1d(jax.device_get(state.step))[0])
+        if done > (ckpt.latest_step() or 0):
+            save(done)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        ckpt.close()
+    return FitResult(state=state, hypers=hypers, factor=factor, history=history, steps=end,
+                     tokens=end * tcfg.batch, train_windows=train_w, eval_windows=eval_w, resumed_from=start,
+                     wall_s=time.perf_counter() - t_start)
+
+
+def inference_threshold(state: TrainState, scfg: SAEConfig):
+    """[.., d_sae] threshold used at inference (jumprelu: learned; batchtopk: estimated)."""
+    if scfg.arch == "batchtopk":
+        return jnp.broadcast_to(state.threshold[..., None], state.sae.log_threshold.shape)
+    return state.sae.threshold
+
+
+def export_weights(sae: SAE, threshold, arch: str) -> dict[str, np.ndarray]:
+    w = {k: np.asarray(getattr(sae, k)) for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    if arch in ("jumprelu", "batchtopk"):
+        w["threshold"] = np.asarray(threshold)
+    return w
+
+
+def calibrate_threshold(res: FitResult, store, scfg: SAEConfig, tcfg: TrainConfig, n_batches: int = 4,
+                        population: bool = False) -> np.ndarray:
+    """batchtopk: the inference threshold, as the mean over a few training batches of the
+    exact batch-level cut (the (batch * k)-th largest relu(pre) of the final SAE). Training
+    caps each token at k_max candidates, and the moving average lags behind the growing
+    activations of short runs; this makes the inference L0 match k. [n_members] or scalar."""
+    kmax = scfg.k  # the largest k of a sweep
+
+    def one(sae, hyper, x):
+        z = jax.nn.relu(sae.pre_acts(x * res.factor)).reshape(-1)
+        top = jax.lax.top_k(z, x.shape[0] * kmax)[0]
+        return top[x.shape[0] * hyper.k - 1]
+    fn = eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None)) if population else one)
+    it = store.batches(tcfg.batch, windows=res.train_windows, seed=tcfg.seed + 1)
+    vals = [np.asarray(jax.device_get(fn(res.state.sae, res.hypers, jnp.asarray(next(it))))) for _ in range(n_batches)]
+    return np.mean(vals, axis=0)

@@ -1,0 +1,42 @@
+"""Flags shared by scripts/train_sae.py and scripts/sweep_sae.py, and their error handling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def base_parser(description: str, out_default: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--acts", default="runs/acts", help="activation store directory (scripts/cache_activations.py)")
+    p.add_argument("--out", default=out_default, help="output directory (checkpoints, export, plots)")
+    p.add_argument("--arch", default="relu", help="relu | topk | batchtopk | jumprelu")
+    p.add_argument("--d_sae", type=int, default=4096)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval_tokens", type=int, default=200_000)
+    p.add_argument("--ckpt_every", type=int, default=500)
+    p.add_argument("--dead_tokens", type=int, default=1_000_000)
+    p.add_argument("--dense_backward", action="store_true", help="topk family: plain autodiff backward")
+    p.add_argument("--no_progress", action="store_true")
+    return p
+
+
+def run_main(fn) -> None:
+    """error: <message> and exit 2 for user errors; exit 130 on Ctrl-C (checkpoint kept)."""
+    from extract.store import StoreError
+    from sae_jax.errors import SAEError
+    try:
+        fn()
+    except (SAEError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: checkpoint saved; run the same command again to resume", file=sys.stderr)
+        sys.exit(130)

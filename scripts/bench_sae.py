@@ -1,0 +1,114 @@
+"""SAE step throughput on this machine, ratios measured side by side in one run.
+
+    python scripts/bench_sae.py [--d_in 576 --d_sae 4096 --batch 4096 --k 32 --iters 5]
+Writes runs/bench/sae.json. sae-lens / eai-sparsify are compared only when importable
+(a separate environment, e.g. .venv-bench); they are never needed here.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timeit(fn, iters):
+    fn()  # compile + warm up
+    best = float("inf")
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--d_in", type=int, default=576)
+    p.add_argument("--d_sae", type=int, default=4096)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--k", type=int, default=32)
+    p.add_argument("--sweep", type=int, default=8)
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--out", default="runs/bench/sae.json")
+    a = p.parse_args()
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from sae_jax.config import SAEConfig, TrainConfig
+    from sae_jax.losses import make_hyper
+    from sae_jax.train import init_state, make_step
+
+    B, D, S = a.batch, a.d_in, a.d_sae
+    x = jax.random.normal(jax.random.PRNGKey(0), (B, D))
+    rows, res = [], {}
+
+    W = jax.random.normal(jax.random.PRNGKey(1), (D, S))
+    mm = jax.jit(lambda x, W: x @ W)
+    t_mm = timeit(lambda: mm(x, W).block_until_ready(), a.iters)
+    ceiling = 2 * B * D * S / t_mm
+    res["matmul_gflops"] = ceiling / 1e9
+    rows.append(("fp32 matmul ceiling", f"{ceiling / 1e9:.1f} GFLOP/s", ""))
+
+    def step_bench(arch, n=None, **kw):
+        sc = SAEConfig(arch=arch, d_in=D, d_sae=S, k=a.k, **kw)
+        tc = TrainConfig(steps=1000, batch=B)
+        hyper = make_hyper(1e-4, 1.0, a.k)
+        step = make_step(sc, tc)
+        if n is None:
+            state = init_state(sc, tc, jax.random.PRNGKey(0), jnp.zeros(D))
+            fn = eqx.filter_jit(step)
+        else:
+            state = eqx.filter_vmap(lambda k: init_state(sc, tc, k, jnp.zeros(D)))(
+                jax.random.split(jax.random.PRNGKey(0), n))
+            hyper = jax.tree.map(lambda v: jnp.stack([v] * n), hyper)
+            fn = eqx.filter_jit(eqx.filter_vmap(step, in_axes=(0, 0, None, None)))
+        box = [state]
+
+        def run():
+            box[0], m = fn(box[0], hyper, x, 1.0)
+            jax.block_until_ready(m["loss"])
+        return timeit(run, a.iters)
+
+    t = step_bench("relu")
+    flops = 12 * B * D * S
+    res["relu_tokens_per_s"], res["relu_frac_of_ceiling"] = B / t, flops / t / ceiling
+    rows.append(("relu-L1 step", f"{B / t:,.0f} tok/s", f"{flops / t / ceiling:.0%} of ceiling"))
+    t_sp = step_bench("topk")
+    t_dn = step_bench("topk", sparse_backward=False)
+    res["topk_tokens_per_s"], res["topk_dense_backward_tokens_per_s"] = B / t_sp, B / t_dn
+    rows.append((f"TopK k={a.k} step (sparse VJP)", f"{B / t_sp:,.0f} tok/s", f"{t_dn / t_sp:.2f}x dense backward"))
+    rows.append((f"TopK k={a.k} step (dense backward)", f"{B / t_dn:,.0f} tok/s", ""))
+    t_bt = step_bench("batchtopk")
+    res["batchtopk_tokens_per_s"] = B / t_bt
+    rows.append((f"BatchTopK k={a.k} step", f"{B / t_bt:,.0f} tok/s", ""))
+    t_sw = step_bench("relu", n=a.sweep)
+    res["sweep_relu_vs_singles"] = t_sw / (a.sweep * t)
+    rows.append((f"vmap sweep of {a.sweep} relu", f"{a.sweep * B / t_sw:,.0f} SAE-tok/s",
+                 f"{t_sw / (a.sweep * t):.2f}x the cost of {a.sweep} single steps"))
+
+    for peer in ("sae_lens", "sparsify"):
+        try:
+            __import__(peer)
+            rows.append((peer, "importable", "run the peer benchmark in its own environment"))
+        except ImportError:
+            rows.append((peer, "not installed here", "peers live in .venv-bench, never in our runtime"))
+
+    res.update(shape=dict(batch=B, d_in=D, d_sae=S, k=a.k), jax=jax.__version__,
+               device=str(jax.devices()[0]), iters=a.iters)
+    w = max(len(r[0]) for r in rows)
+    for r in rows:
+        print(f"{r[0]:<{w}}  {r[1]:>22}  {r[2]}")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Gradients of every architecture's loss against float64 central differences, and the sparse
+TopK encode/decode against the dense computation."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from sae_jax.topk import dense_decode, dense_topk_encode, sparse_decode, topk_encode  # noqa: E402
+
+
+def _check(sae, f, skip_b_dec=False) -> float:
+    """Max relative error of <grad f, v> vs (f(p + eps v) - f(p - eps v)) / 2 eps over random
+    directions v in (W_enc, b_enc, W_dec, b_dec); log_threshold has pseudo-gradients only."""
+    import equinox as eqx
+    grads = eqx.filter_jit(eqx.filter_grad(f))(sae)
+    f = eqx.filter_jit(f)
+    errs = []
+    for i in range(6):
+        ks = jax.random.split(jax.random.PRNGKey(10 + i), 4)
+        dirs = [jax.random.normal(k, a.shape, jnp.float64)
+                for k, a in zip(ks, (sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec))]
+        if skip_b_dec:
+            dirs[3] = jnp.zeros_like(dirs[3])
+        v = eqx.tree_at(lambda s: (s.W_enc, s.b_enc, s.W_dec, s.b_dec, s.log_threshold), sae,
+                        tuple(dirs) + (jnp.zeros_like(sae.log_threshold),))
+        eps = 1e-6
+        fd = (f(jax.tree.map(lambda a, b: a + eps * b, sae, v)) - f(jax.tree.map(lambda a, b: a - eps * b, sae, v))) / (2 * eps)
+        an = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(v)))
+        errs.append(float(abs(fd - an) / max(abs(fd), 1e-8)))
+    return max(errs)
+
+
+def _fd_report() -> dict:
+    """Runs in a float64 subprocess: relative error of <grad, v> vs central differences."""
+    import equinox as eqx
+    from sae_jax.config import SAEConfig
+    from sae_jax.losses import _aux_k_loss, heaviside, jumprelu, loss_fn, make_hyper
+    from sae_jax.modules import init_sae
+
+    out = {}
+    for arch in ("relu", "topk", "batchtopk", "jumprelu"):
+        cfg = SAEConfig(arch=arch, d_in=12, d_sae=40, k=3, aux_k=6, threshold_init=0.3, bandwidth=0.2)
+        key = jax.random.PRNGKey(1)
+        sae = jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a,
+                           init_sae(cfg, key, jnp.zeros(12)))
+        sae = eqx.tree_at(lambda s: s.b_enc, sae, 0.1 * jax.random.normal(jax.random.PRNGKey(2), (40,)))
+        x = jax.random.normal(jax.random.PRNGKey(3), (16, 12), jnp.float64) * 2
+        hyper = make_hyper(1e-3, 0.7, 3)
+        f = lambda s: loss_fn(s, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), cfg)[0]  # noqa: E731
+        if arch == "topk":  # separately: the aux-k term, whose target (the residual) is held fixed
+            xc, resid = x - sae.b_dec, jax.random.normal(jax.random.PRNGKey(5), x.shape, jnp.float64)
+            dead = jnp.arange(40) % 3 == 0
+            out["aux_k"] = _check(sae, lambda s: _aux_k_loss(s, xc, resid, dead, cfg), skip_b_dec=True)
+        out[arch] = _check(sae, f)
+    # JumpReLU threshold: the pseudo-gradient formula of Rajamanoharan et al. (the true one is 0)
+    z = jax.random.normal(jax.random.PRNGKey(4), (32, 5), jnp.float64)
+    th, bw = jnp.full((5,), 0.2, jnp.float64), 0.5
+    g_j = jax.grad(lambda t: jumprelu(z, t, bw).sum())(th)
+    g_h = jax.grad(lambda t: heaviside(z, t, bw).sum())(th)
+    rect = (jnp.abs((z - th) / bw) < 0.5).astype(jnp.float64)
+    out["jumprelu_theta"] = float(jnp.abs(g_j - (-(th / bw) * rect).sum(0)).max())
+    out["heaviside_theta"] = float(jnp.abs(g_h - (-(1 / bw) * rect).sum(0)).max())
+    out["theta_grad_nonzero"] = float(jnp.abs(g_h).max())
+    return out
+
+
+def test_losses_match_float64_finite_differences():
+    env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
+    r = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    for arch in ("relu", "topk", "batchtopk", "jumprelu", "aux_k"):
+        assert rep[arch] < 1e-6, (arch, rep[arch])
+    assert rep["jumprelu_theta"] < 1e-12 and rep["heaviside_theta"] < 1e-12
+    assert rep["theta_grad_nonzero"] > 0.1  # some pre-activations sit inside the kernel
+
+
+@pytest.mark.parametrize("b,d,s,k", [(64, 24, 96, 8), (33, 16, 40, 40)])
+def test_sparse_topk_equals_dense(b, d, s, k):
+    ks = jax.random.split(jax.random.PRNGKey(0), 5)
+    xc = jax.random.normal(ks[0], (b, d))
+    W_enc = jax.random.normal(ks[1], (d, s)) / np.sqrt(d)
+    b_enc = 0.1 * jax.random.normal(ks[2], (s,))
+    W_dec = jax.random.normal(ks[3], (s, d))
+    target = jax.random.normal(ks[4], (b, d))
+    b_dec = 0.3 * target[0]
+
+    def loss(enc, dec):
+        def f(b_dec, W_enc, b_enc, W_dec):
+            vals, idx = enc(xc, b_dec, W_enc, b_enc, k)
+            return ((dec(vals, idx, W_dec) - target) ** 2).sum(), (vals, idx)
+        return f
+
+    (ls, (vs, i_s)), gs = jax.value_and_grad(loss(topk_encode, sparse_decode), argnums=(0, 1, 2, 3), has_aux=True)(
+        b_dec, W_enc, b_enc, W_dec)
+    (ld, (vd, i_d)), gd = jax.value_and_grad(loss(dense_topk_encode, dense_decode), argnums=(0, 1, 2, 3),
+                                             has_aux=True)(b_dec, W_enc, b_enc, W_dec)
+    np.testing.assert_array_equal(np.asarray(i_s), np.asarray(i_d))
+    np.testing.assert_allclose(vs, vd, rtol=1e-6)
+    np.testing.assert_allclose(ls, ld, rtol=1e-5)
+    import sae_jax.topk as T
+    T.SCATTER_ENCODER_GRAD = True  # the other strategy must agree too
+    try:
+        (_, _), gsc = jax.value_and_grad(loss(topk_encode, sparse_decode), argnums=(0, 1, 2, 3), has_aux=True)(
+            b_dec + 0.0, W_enc, b_enc, W_dec)
+    finally:
+        T.SCATTER_ENCODER_GRAD = False
+    for a, bb, c in zip(gs, gd, gsc):
+        np.testing.assert_allclose(np.asarray(c), np.asarray(bb), rtol=2e-4, atol=2e-4 * float(jnp.abs(bb).max()))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(bb), rtol=2e-4, atol=2e-4 * float(jnp.abs(bb).max()))
+
+
+if __name__ == "__main__":
+    print(json.dumps(_fd_report()))
