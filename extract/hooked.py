@@ -169,10 +169,16 @@ class HookedModel:
             yield
 
     def _depth(self, site: Site) -> int:
-        """Block index a site belongs to: embeddings -1, ln_final n_layers."""
+        """Last block that must run for a site to be read: embeddings -1, ln_final n_layers.
+        resid_pre is a block's input, read before the block runs."""
         if site.layer is not None:
-            return site.layer
+            return site.layer - 1 if site.name.endswith(".hook_resid_pre") else site.layer
         return self.n_layers if site.name.startswith("ln_final") else -1
+
+    def min_stop_layer(self, names: Iterable[str]) -> int | None:
+        """The smallest stop_at_layer that still reaches every named site (None: the whole model)."""
+        stop = max(self._depth(self.site(n)) for n in names) + 1
+        return stop if stop <= self.n_layers else None
 
     def _attach(self, site: Site, fn: HookFn):
         module = get_module(self.model, site.module)

@@ -17,7 +17,9 @@ This module imports numpy only: the JAX side reads stores through it.
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +31,18 @@ from numpy.lib.format import open_memmap
 FORMAT_VERSION = 1
 META_FILE, ACTS_FILE, TOKENS_FILE = "meta.json", "acts.npy", "tokens.npy"
 DTYPES = ("float16", "float32")
+
+
+# Where a dump writes when no --out is given: runs/acts/<model>/<hook>. DEFAULT_STORE is that
+# place for the default model's default site (middle layer resid_pre), which the SAE stage reads.
+def default_store_dir(model: str, hook: str, runs_dir: str | Path = "runs") -> Path:
+    if Path(model).exists():  # a local model directory: its own name
+        model = Path(model).resolve().name
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")  # owner/name hub ids -> owner--name
+    return Path(runs_dir) / "acts" / safe / hook
+
+
+DEFAULT_STORE = default_store_dir("smollm2-135m-q4", "blocks.15.hook_resid_pre")
 
 
 class StoreError(ValueError):
@@ -186,6 +200,8 @@ class StoreWriter:
         """Data first, then meta: a crash between the two only loses the unflushed windows."""
         self.acts.flush()
         self.tokens.flush()
+        _release(self.acts)  # written pages would otherwise stay in this process's RSS
+        _release(self.tokens)
         m = self.meta
         rows = m.windows_done * m.rows_per_window
         m.stats.update(norm_sum=self._norm_sum, sq_norm_sum=self._sq_norm_sum, n_rows=rows,
@@ -200,6 +216,17 @@ class StoreWriter:
         self.meta.complete = True
         write_meta(self.path, self.meta)
         return self.meta
+
+
+def _release(arr: np.memmap) -> None:
+    """Drop the (flushed) pages of a shared file mapping from this process; the data stays in the
+    file and the page cache, and is read back on the next access."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def _reserve(path: Path) -> None:
@@ -220,7 +247,10 @@ def _open_array(path: Path, mode: str, shape: tuple, dtype: str) -> np.memmap:
     if not path.exists():
         raise StoreError(f"{path} is missing; the store is damaged, delete it and re-run the dump")
     try:
-        arr = np.load(path, mmap_mode=mode)
+        # validate read-only first: numpy's r+ mode silently zero-extends a truncated file
+        arr = np.load(path, mmap_mode="r")
+        if mode != "r" and arr.shape == tuple(shape):
+            arr = np.load(path, mmap_mode=mode)
     except ValueError as e:
         raise StoreError(f"{path} is truncated or corrupt ({e}); delete the store and re-run the dump") from e
     if arr.shape != tuple(shape) or arr.dtype != np.dtype(dtype):
@@ -320,8 +350,38 @@ class ActivationStore:
             if len(windows) else np.zeros((0, self.d_model), np.float32)
 
     # --- splits and batches
-    def split(self, eval_fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(train windows, eval windows): a fixed random subset of windows is held out."""
+    def heldout_windows(self) -> np.ndarray | None:
+        """Windows packed from the corpus's held-out documents (global indices), or None when the
+        dump did not record a held-out range (meta.corpus["eval_windows"])."""
+        ranges = [s.meta.corpus.get("eval_windows") for s in self.shards]
+        if any(r is None for r in ranges):
+            return None
+        out = []
+        for s, (e0, e1), off in zip(self.shards, ranges, self._win_offsets):
+            first = int(s.meta.shard.get("first_window", 0))  # this shard's first window in the dump
+            local = np.arange(s.meta.windows_done) + first
+            out.append(np.flatnonzero((local >= e0) & (local < e1)) + off)
+        return np.concatenate(out).astype(np.int64)
+
+    def split(self, eval_fraction: float = 0.05, seed: int = 0, by: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """(train windows, eval windows).
+
+        by="corpus": the eval windows are those packed from the corpus's held-out documents, so no
+        eval window shares a document with a training window (eval_fraction and seed are unused:
+        the dump fixed them). by="random": a fixed random subset of eval_fraction of the windows.
+        by="auto" (default): "corpus" when the store records a held-out range, else "random".
+        """
+        if by not in ("auto", "corpus", "random"):
+            raise StoreError(f"split by must be auto, corpus or random, got {by!r}")
+        if by != "random":
+            held = self.heldout_windows()
+            if held is not None:
+                mask = np.zeros(self.n_windows, bool)
+                mask[held] = True
+                return np.flatnonzero(~mask), np.flatnonzero(mask)
+            if by == "corpus":
+                raise StoreError(f"{self.shards[0].path} records no held-out documents (meta.corpus.eval_windows); "
+                                 "use split(by='random')")
         if not 0.0 <= eval_fraction < 1.0:
             raise StoreError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
         perm = np.random.default_rng(seed).permutation(self.n_windows)
@@ -386,8 +446,10 @@ def open_store(path: str | Path, allow_incomplete: bool = False) -> ActivationSt
         raise StoreError(f"{path} is not an activation store (no {META_FILE}, no shard directories); "
                          "create one with scripts/cache_activations.py")
     shards = []
+    metas = {d: read_meta(d) for d in dirs}
+    dirs.sort(key=lambda d: (metas[d].shard.get("rank", 0), str(d)))  # rank10 after rank9
     for d in dirs:
-        meta = read_meta(d)
+        meta = metas[d]
         if not meta.complete and not allow_incomplete:
             raise StoreError(f"{d} is incomplete ({meta.windows_done}/{meta.n_windows} windows); "
                              "re-run the same dump command to resume it")

@@ -11,9 +11,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+from extract.store import DEFAULT_STORE  # noqa: E402 (after the sys.path insert)
+
+
 def base_parser(description: str, out_default: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--acts", default="runs/acts", help="activation store directory (scripts/cache_activations.py)")
+    p.add_argument("--acts", default=str(DEFAULT_STORE),
+                   help=f"activation store directory (scripts/cache_activations.py; default {DEFAULT_STORE})")
     p.add_argument("--out", default=out_default, help="output directory (checkpoints, export, plots)")
     p.add_argument("--arch", default="relu", help="relu | topk | batchtopk | jumprelu")
     p.add_argument("--d_sae", type=int, default=4096)

@@ -1,0 +1,308 @@
+"""The cache_activations stage: corpus windows -> truncated forward -> activation stores on disk.
+
+    dump_activations(DumpConfig(n_tokens=25_000))   # middle layer's hook_resid_pre, BBC news
+
+One pass of the model fills one store per hook (see extract/store.py for the format). Memory
+stays constant in n_tokens: windows are generated lazily, each batch is written into the
+preallocated memmap and the written pages are released at every flush. An interrupted dump
+(Ctrl-C, crash, kill) leaves stores that say they are incomplete; the same call resumes them.
+
+Under torchrun (RANK / WORLD_SIZE in the environment) rank r writes the windows
+[r * n / W, (r + 1) * n / W) of the same plan into OUT/rank{r}/, so the shards read back in
+rank order (open_store(OUT)) are exactly the single-process store.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from extract.corpus import DEFAULT_CORPUS, WindowStream, open_corpus
+from extract.hooked import HookedModel
+from extract.models import DEFAULT_MODEL, load_model
+from extract.store import StoreError, StoreMeta, StoreWriter, default_store_dir, open_store, read_meta
+
+PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
+                      "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized")
+
+
+class DumpError(ValueError):
+    """A dump request that cannot be served; the message says what to do."""
+
+
+class DumpInterrupted(RuntimeError):
+    """Ctrl-C: what was written is flushed; re-running the same command resumes."""
+
+
+@dataclass
+class DumpConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, Hugging Face repo id or local model directory (see extract/models.py)."""
+    hooks: tuple[str, ...] = ()
+    """Hook names (TransformerLens style); one store each. Empty: `layer` and `site`."""
+    layer: int | None = None
+    """Layer for `site` when no hooks are named; default the middle layer (n_layers // 2)."""
+    site: str = "resid_pre"
+    """Site within the layer, e.g. resid_pre, resid_post, mlp_out, attn.hook_z."""
+    n_tokens: int = 25_000
+    """Activation rows to write (per hook), rounded up to whole windows."""
+    ctx: int = 128
+    """Tokens per window, BOS included."""
+    out: str | None = None
+    """Store directory (one hook) or parent of one directory per hook. Default runs/acts/<model>/<hook>."""
+    device: str = "auto"
+    seed: int = 0
+    """Seeds the document shuffle and the held-out split."""
+    batch: int = 16
+    """Windows per forward pass."""
+    keep_bos: bool = False
+    """Store the BOS position's activations too (dropped by default: their norms are outliers)."""
+    dtype: str = "float16"
+    corpus: str = DEFAULT_CORPUS
+    """Corpus spec: bbc, shakespeare, dir:PATH, hf:NAME[:SPLIT], A+B (see extract/corpus.py)."""
+    text_field: str = "text"
+    """Field / column holding the text in .jsonl, parquet and Hugging Face corpora."""
+    eval_fraction: float = 0.05
+    """Fraction of documents held out, and of windows dumped from them (the last windows)."""
+    flush_every: int = 4
+    """Batches between flushes: at most this many batches are redone after a crash."""
+    progress: bool = True
+    runs_dir: str = "runs"
+
+    def __post_init__(self):
+        if self.n_tokens < 1:
+            raise DumpError(f"--n_tokens must be positive, got {self.n_tokens}")
+        if self.ctx < 2:
+            raise DumpError(f"--ctx must be at least 2, got {self.ctx}")
+        if self.batch < 1:
+            raise DumpError(f"--batch must be positive, got {self.batch}")
+        if self.dtype not in ("float16", "float32"):
+            raise DumpError(f"--dtype must be float16 or float32, got {self.dtype}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise DumpError(f"--eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        self.hooks = tuple(self.hooks)
+
+
+@dataclass
+class DumpResult:
+    path: Path
+    meta: StoreMeta
+    rows_written: int
+    """Rows written by this call (less than meta.n_rows when it resumed a store)."""
+    seconds: float
+    skipped: bool = False
+    """The store was already complete."""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def bytes(self) -> int:
+        return sum((self.path / f).stat().st_size for f in ("acts.npy", "tokens.npy", "meta.json"))
+
+    def summary(self) -> str:
+        m = self.meta
+        if self.skipped:
+            return f"{self.path}: already complete ({m.n_rows} rows), nothing to do"
+        rate = self.rows_written / max(self.seconds, 1e-9)
+        return (f"{m.hook}: {m.n_rows} rows x {m.d_model} ({m.dtype}), {self.bytes / 1e6:.1f} MB "
+                f"({self.bytes / max(m.n_rows, 1):.0f} B/token), {rate:.0f} tokens/s, -> {self.path}")
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def hook_names(model: HookedModel, cfg: DumpConfig) -> list[str]:
+    if cfg.hooks:
+        names = list(dict.fromkeys(cfg.hooks))
+    else:
+        layer = model.n_layers // 2 if cfg.layer is None else cfg.layer
+        if not 0 <= layer < model.n_layers:
+            raise DumpError(f"--layer {layer} out of range: {model.name} has {model.n_layers} layers (0..{model.n_layers - 1})")
+        site = cfg.site if cfg.site.startswith(("hook_", "attn.", "mlp.")) else f"hook_{cfg.site}"
+        names = [f"blocks.{layer}.{site}"]
+    for name in names:
+        try:
+            model.site(name)
+        except KeyError as e:
+            raise DumpError(e.args[0]) from None
+        if not any(name == s or name.endswith("." + s) for s in PER_POSITION_SITES):
+            raise DumpError(f"hook {name} does not give one vector per token position; dumpable sites: "
+                            f"{', '.join(PER_POSITION_SITES)}")
+    return names
+
+
+def store_paths(cfg: DumpConfig, model_name: str, names: list[str], rank: int, world: int) -> dict[str, Path]:
+    if cfg.out is None:
+        paths = {n: default_store_dir(model_name, n, cfg.runs_dir) for n in names}
+    elif len(names) == 1:
+        paths = {names[0]: Path(cfg.out)}
+    else:
+        paths = {n: Path(cfg.out) / n for n in names}
+    return {n: (p / f"rank{rank}" if world > 1 else p) for n, p in paths.items()}
+
+
+# ---------------------------------------------------------------------------- distributed
+
+
+def dist_env() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _init_dist(device: str) -> tuple[int, int, str]:
+    rank, world = dist_env()
+    if world > 1:
+        import torch.distributed as dist
+
+        if device in ("auto", "cuda") and torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return rank, world, device
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+
+
+# ---------------------------------------------------------------------------- the dump
+
+
+def dump_activations(cfg: DumpConfig, model: HookedModel | None = None) -> list[DumpResult]:
+    """Write one store per hook (one shard per rank under torchrun); returns what was written."""
+    rank, world, device = _init_dist(cfg.device)
+    try:
+        return _dump(cfg, model, rank, world, device)
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, device: str) -> list[DumpResult]:
+    model = model or load_model(cfg.model, device=device)
+    names = hook_names(model, cfg)
+    stop = model.min_stop_layer(names)
+    bos = model.bos_token_id
+    keep_bos = cfg.keep_bos or bos is None
+    rows_per_window = cfg.ctx - (0 if keep_bos else 1)
+
+    source = open_corpus(cfg.corpus, cfg.text_field)
+    stream = WindowStream(source, model.tokenizer, cfg.ctx, bos, cfg.seed, cfg.eval_fraction)
+    plan = stream.plan(math.ceil(cfg.n_tokens / rows_per_window))
+    lo, hi = plan.n_windows * rank // world, plan.n_windows * (rank + 1) // world
+    corpus_meta = plan.describe(source, len(stream.eval_docs))
+
+    # d of every hook, from a two-token forward
+    probe = torch.tensor([[bos if bos is not None else 0] * 2], device=model.device)
+    _, cache = model.run_with_cache(probe, names=names, stop_at_layer=stop)
+    dims = {n: int(np.prod(cache[n].shape[2:])) for n in names}
+
+    paths = store_paths(cfg, model.name, names, rank, world)
+    writers: dict[str, StoreWriter] = {}
+    results: dict[str, DumpResult] = {}
+    for name in names:
+        site = model.site(name)
+        meta = StoreMeta(model=model.name, weights=model.weights, hook=name, layer=site.layer, d_model=dims[name],
+                         ctx=cfg.ctx, keep_bos=keep_bos, n_windows=hi - lo, dtype=cfg.dtype,
+                         prepend_bos=bos is not None, corpus=corpus_meta,
+                         shard={"rank": rank, "world_size": world, "first_window": lo})
+        path = paths[name]
+        if (path / "meta.json").exists():
+            old = read_meta(path)
+            if old.complete and not old.mismatches(meta):
+                results[name] = DumpResult(path, old, 0, 0.0, skipped=True)
+                continue
+        writers[name] = StoreWriter.create_or_resume(path, meta)
+
+    t0 = time.perf_counter()
+    if writers:
+        _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank)
+    seconds = time.perf_counter() - t0
+    for name, w in writers.items():
+        meta = w.finish()
+        results[name] = DumpResult(paths[name], meta, w.rows_this_run, seconds)
+    _barrier(world)
+    return [results[n] for n in names]
+
+
+def _batches(windows, size: int):
+    batch = []
+    for w in windows:
+        batch.append(w)
+        if len(batch) == size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
+
+
+def _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank) -> None:
+    from tqdm import tqdm
+
+    start = min(w.windows_done for w in writers.values())
+    for w in writers.values():
+        w.rows_this_run = 0
+    bar = tqdm(total=(hi - lo) * rows_per_window, initial=start * rows_per_window, unit="tok", unit_scale=True,
+               desc="cache_activations", disable=not cfg.progress or rank != 0, smoothing=0.1, dynamic_ncols=True)
+    done = start
+    try:
+        for i, toks in enumerate(_batches(stream.windows(plan, lo + start, hi), cfg.batch)):
+            n = len(toks)
+            _, cache = model.run_with_cache(torch.from_numpy(toks).long().to(model.device),
+                                            names=names, stop_at_layer=stop)
+            for name, w in writers.items():
+                skip = w.windows_done - done  # a writer flushed further than the others before a crash
+                if skip >= n:
+                    continue
+                act = cache[name].float().reshape(n, cfg.ctx, -1).cpu().numpy()
+                w.write(act[skip:], toks[skip:])
+                w.rows_this_run += (n - skip) * rows_per_window
+            done += n
+            bar.update(n * rows_per_window)
+            if (i + 1) % cfg.flush_every == 0:
+                for w in writers.values():
+                    w.flush()
+    except KeyboardInterrupt:
+        for w in writers.values():
+            w.flush()
+        bar.close()
+        raise DumpInterrupted(f"interrupted: {min(w.windows_done for w in writers.values())} of {hi - lo} windows "
+                              "are saved; re-run the same command to resume") from None
+    except BaseException:
+        bar.close()
+        raise
+    bar.close()
+    if done != hi - lo:
+        raise DumpError(f"the corpus gave {done} of {hi - lo} windows on the second pass; is it changing on disk?")
+
+
+def run_from_cli(cfg: DumpConfig) -> list[DumpResult]:
+    """dump_activations with Ctrl-C turned into DumpInterrupted also while loading, and the summary printed."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    results = dump_activations(cfg)
+    rank, world = dist_env()
+    if rank == 0:
+        for r in results:
+            print(r.summary(), flush=True)
+            if world > 1:
+                parent = r.path.parent
+                store = open_store(parent)
+                print(f"{r.meta.hook}: {world} shards under {parent} read as one store of {store.n_rows} rows", flush=True)
+    return results
+
+
+__all__ = ["DumpConfig", "DumpResult", "DumpError", "DumpInterrupted", "StoreError", "dump_activations",
+           "run_from_cli", "hook_names"]
