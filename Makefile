@@ -8,12 +8,14 @@ STAMP  := $(VENV)/.installed
 PEERS_SAE := .venv-bench-sae/.installed
 PEERS_TL  := .venv-bench-tl/.installed
 
-.PHONY: demo test bench peers smoke venv clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: demo test bench peers smoke venv chromium clean
 
 demo: $(STAMP)                    ## the main job on the embedded default model
 	$(PY) scripts/run_all.py
 
-test: $(STAMP) $(PEERS_SAE)       ## the test suite (what CI runs)
+test: $(STAMP) $(PEERS_SAE) chromium   ## the test suite (what CI runs)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL)   ## every benchmark, ratios measured side by side
@@ -38,6 +40,11 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	.venv-bench-$*/bin/python -m pip install -q --upgrade pip
 	.venv-bench-$*/bin/python -m pip install -q -r $<
 	touch $@
+
+chromium:                         ## the feature-browser test drives Debian's Chromium (never a download)
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "note: no Chromium at $(CHROMIUM): the browser test will skip (install chromium, or set CHROMIUM=...)"
 
 clean:
 	rm -rf $(VENV) .venv-bench-* runs .pytest_cache

@@ -1,12 +1,13 @@
 """SAE step throughput on this machine, ratios measured side by side in one run.
 
     python scripts/bench_sae.py [--d_in 576 --d_sae 4096 --batch 4096 --k 32 --iters 5]
-Writes runs/bench/sae.json. sae-lens / eai-sparsify are compared only when importable
-(a separate environment, e.g. .venv-bench); they are never needed here.
+Writes runs/bench/sae.json. sae-lens and eai-sparsify run the same step from their own
+environment (.venv-bench-sae, `make peers`) in a child process; they never enter ours.
 """
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,12 +93,27 @@ def main():
     rows.append((f"vmap sweep of {a.sweep} relu", f"{a.sweep * B / t_sw:,.0f} SAE-tok/s",
                  f"{t_sw / (a.sweep * t):.2f}x the cost of {a.sweep} single steps"))
 
-    for peer in ("sae_lens", "sparsify"):
-        try:
-            __import__(peer)
-            rows.append((peer, "importable", "run the peer benchmark in its own environment"))
-        except ImportError:
-            rows.append((peer, "not installed here", "peers live in .venv-bench, never in our runtime"))
+    peer_python = ROOT / ".venv-bench-sae" / "bin" / "python"
+    if peer_python.exists():
+        proc = subprocess.run([str(peer_python), str(ROOT / "scripts/peers/sae_step.py"), str(D), str(S), str(B),
+                               str(a.k), str(a.iters)], capture_output=True, text=True)
+        if proc.returncode == 0:
+            peers = json.loads(proc.stdout.strip().splitlines()[-1])
+            res["peers_tokens_per_s"] = peers
+            res["relu_vs_sae_lens_standard"] = res["relu_tokens_per_s"] / peers["sae_lens_standard"]
+            fastest = max(peers["sparsify_topk_adam"], peers["sparsify_topk_signum"])
+            res["topk_vs_fastest_sparsify"] = res["topk_tokens_per_s"] / fastest
+            rows.append(("sae-lens 6.54 standard (relu-L1) step", f"{peers['sae_lens_standard']:,.0f} tok/s",
+                         f"ours {res['relu_vs_sae_lens_standard']:.2f}x (goal >= 1.4x)"))
+            rows.append((f"sae-lens 6.54 TopK k={a.k} step", f"{peers['sae_lens_topk']:,.0f} tok/s",
+                         f"ours {res['topk_tokens_per_s'] / peers['sae_lens_topk']:.2f}x"))
+            rows.append((f"eai-sparsify 1.3.3 TopK k={a.k}, Adam", f"{peers['sparsify_topk_adam']:,.0f} tok/s", ""))
+            rows.append((f"eai-sparsify 1.3.3 TopK k={a.k}, Signum", f"{peers['sparsify_topk_signum']:,.0f} tok/s",
+                         f"ours vs fastest {res['topk_vs_fastest_sparsify']:.2f}x (goal >= 1.4x)"))
+        else:
+            rows.append(("peers", "failed", proc.stderr.strip().splitlines()[-1][:100]))
+    else:
+        rows.append(("peers (sae-lens, sparsify)", "skipped", "no .venv-bench-sae: run `make peers`"))
 
     res.update(shape=dict(batch=B, d_in=D, d_sae=S, k=a.k), jax=jax.__version__,
                device=str(jax.devices()[0]), iters=a.iters)
