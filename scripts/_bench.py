@@ -38,18 +38,27 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def write_results(name: str, rows: list[dict], extra: dict | None = None) -> Path:
-    """Print a table of rows (dicts with the same keys) and write runs/bench/<name>.json."""
+def print_table(rows: list[dict]) -> None:
+    """Rows are dicts with the same keys; printed as aligned columns."""
     keys = list(rows[0])
     widths = [max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys]
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
     for r in rows:
         print("  ".join(_fmt(r[k]).ljust(w) for k, w in zip(keys, widths)))
+
+
+def write_json(name: str, payload: dict) -> Path:
+    """runs/bench/<name>.json. Its `rows` ({measure, value, goal}) are what bench_all.py gathers."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"{name}.json"
-    path.write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2))
+    path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path
+
+
+def write_results(name: str, rows: list[dict], extra: dict | None = None) -> Path:
+    print_table(rows)
+    return write_json(name, {"rows": rows, **(extra or {})})
 
 
 def _fmt(v) -> str:

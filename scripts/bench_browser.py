@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bench import write_results
+from _bench import print_table, write_json
 from _cli import common_parser
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -139,16 +139,16 @@ def main() -> None:
         except ImportError:
             chromium = None
         pages = [bench_page(int(n), tmp, chromium) for n in a.pages.split(",") if n]
-        write_results("browser_stats", rows)
-        write_results("browser_pages", pages)
-        import json
-        from _bench import BENCH_DIR
-
-        (BENCH_DIR / "browser.json").write_text(json.dumps({"stats": rows, "pages": pages,
-                                                            "store": str(a.acts or "synthetic")}, indent=2))
-        for f in ("browser_stats.json", "browser_pages.json"):
-            (BENCH_DIR / f).unlink(missing_ok=True)
-        print(f"wrote {BENCH_DIR / 'browser.json'}")
+        print_table(rows)
+        print_table(pages)
+        headline = [{"measure": f"{r['arch']} statistics pass / one encode pass", "value": r["ratio_pass"], "goal": "<= 2"}
+                    for r in rows]
+        headline += [{"measure": f"{r['arch']} statistics + context windows / one encode pass",
+                      "value": r["ratio_total"], "goal": "<= 2"} for r in rows]
+        headline += [{"measure": f"page for {p['d_sae']} latents: MB on disk / ms to list / ms to card",
+                      "value": f"{p['total_mb']:.0f} / {p.get('load_ms', float('nan')):.0f} / {p.get('card_ms', float('nan')):.0f}",
+                      "goal": ""} for p in pages]
+        write_json("browser", {"rows": headline, "stats": rows, "pages": pages, "store": str(a.acts or "synthetic")})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
