@@ -7,7 +7,7 @@ The cartesian product of --l1 x --k x --lr x --seeds is trained.
 
 import json
 
-from _sae_cli import base_parser, run_main
+from _sae_cli import base_parser, jax_devices, run_main
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
                            ckpt_every=a.ckpt_every, progress=not a.no_progress)
         members = grid(tcfg, a.arch, a.d_sae, a.l1, a.k, a.lr, a.seeds)
         s = run_sweep(a.acts, a.out, dict(arch=a.arch, d_sae=a.d_sae, dead_tokens=a.dead_tokens,
-                                          sparse_backward=not a.dense_backward), tcfg, members)
+                                          sparse_backward=not a.dense_backward), tcfg, members,
+                      devices=jax_devices(a.device))
         for r in s["members"]:
             print(json.dumps({"name": r["name"], "l0": r["metrics"]["l0"], "fvu": r["metrics"]["fvu"]}))
         print(f"wrote {a.out}/sweep.json and {a.out}/pareto.png")

@@ -6,7 +6,7 @@ Re-running the same command resumes from <out>/checkpoints.
 
 import json
 
-from _sae_cli import base_parser, run_main
+from _sae_cli import base_parser, jax_devices, run_main
 
 
 def main() -> None:
@@ -23,7 +23,8 @@ def main() -> None:
         tcfg = TrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, l1=a.l1, seed=a.seed, eval_tokens=a.eval_tokens,
                            ckpt_every=a.ckpt_every, progress=not a.no_progress)
         m = train_sae(a.acts, a.out, dict(arch=a.arch, d_sae=a.d_sae, k=a.k, dead_tokens=a.dead_tokens,
-                                          sparse_backward=not a.dense_backward), tcfg)
+                                          sparse_backward=not a.dense_backward), tcfg,
+                      devices=jax_devices(a.device))
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {a.out}/sae")
     run_main(go)
