@@ -136,6 +136,7 @@ class StoreWriter:
         self.path, self.meta, self.acts, self.tokens = path, meta, acts, tokens
         self._norm_sum = float(meta.stats.get("norm_sum", 0.0))
         self._sq_norm_sum = float(meta.stats.get("sq_norm_sum", 0.0))
+        self._norm_rows = int(meta.stats.get("norm_rows", 0))
 
     @property
     def windows_done(self) -> int:
@@ -188,12 +189,15 @@ class StoreWriter:
                                  "(values > 65504); dump with --dtype float32")
         if not np.isfinite(rows).all():
             raise StoreError(f"non-finite activations at {m.hook}; check the model and device")
-        norms = np.linalg.norm(rows.astype(np.float64), axis=1)
         r0 = m.windows_done * m.rows_per_window
         self.acts[r0:r0 + rows.shape[0]] = rows
         self.tokens[m.windows_done:m.windows_done + n] = tokens
+        # BOS tokens inside windows (document separators) carry attention-sink activations with
+        # norms ~100x the rest; the normalisation statistics leave them out
+        norms = np.linalg.norm(rows[_not_bos(tokens, m)].astype(np.float64), axis=1)
         self._norm_sum += float(norms.sum())
         self._sq_norm_sum += float((norms ** 2).sum())
+        self._norm_rows += len(norms)
         m.windows_done += n
 
     def flush(self) -> None:
@@ -204,9 +208,10 @@ class StoreWriter:
         _release(self.tokens)
         m = self.meta
         rows = m.windows_done * m.rows_per_window
+        k = max(self._norm_rows, 1)
         m.stats.update(norm_sum=self._norm_sum, sq_norm_sum=self._sq_norm_sum, n_rows=rows,
-                       mean_norm=self._norm_sum / max(rows, 1),
-                       rms_norm=float(np.sqrt(self._sq_norm_sum / max(rows, 1))))
+                       norm_rows=self._norm_rows, bos_rows=rows - self._norm_rows,
+                       mean_norm=self._norm_sum / k, rms_norm=float(np.sqrt(self._sq_norm_sum / k)))
         write_meta(self.path, m)
 
     def finish(self) -> StoreMeta:
@@ -227,6 +232,12 @@ def _release(arr: np.memmap) -> None:
             mm.madvise(mmap.MADV_DONTNEED)
         except (OSError, ValueError):
             pass
+
+
+def _not_bos(tokens: np.ndarray, m: StoreMeta) -> np.ndarray:
+    """Mask over the stored rows of windows `tokens` [n, ctx]: rows whose token is not BOS."""
+    row_tokens = np.asarray(tokens)[:, m.first_pos:].reshape(-1)
+    return row_tokens != tokens[0, 0] if m.prepend_bos else np.ones(len(row_tokens), bool)
 
 
 def _reserve(path: Path) -> None:
@@ -308,8 +319,10 @@ class ActivationStore:
 
     @property
     def mean_norm(self) -> float:
+        """Mean activation norm over the rows that are not BOS separators."""
         total = sum(s.meta.stats.get("norm_sum", 0.0) for s in self.shards)
-        return total / max(self.n_rows, 1)
+        rows = sum(s.meta.stats.get("norm_rows", s.meta.stats.get("n_rows", 0)) for s in self.shards)
+        return total / max(rows, 1)
 
     def __repr__(self) -> str:
         return (f"ActivationStore({self.meta.model} {self.meta.hook}, {self.n_rows} rows x {self.d_model}, "
@@ -344,10 +357,19 @@ class ActivationStore:
         lo = max(0, pos - before)
         return np.asarray(toks[lo:pos + after + 1]), pos - lo
 
-    def read_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Rows of the given windows, in that order, as float32 [len(windows) * rpw, d]."""
-        return np.concatenate([np.asarray(self.window_rows(int(w)), dtype=np.float32) for w in windows]) \
-            if len(windows) else np.zeros((0, self.d_model), np.float32)
+    def read_windows(self, windows: np.ndarray, skip_bos: bool = False) -> np.ndarray:
+        """Rows of the given windows, in that order, as float32 [len(windows) * rpw, d]; with
+        skip_bos, without the rows of BOS tokens inside the windows (document separators)."""
+        if not len(windows):
+            return np.zeros((0, self.d_model), np.float32)
+        rows = np.concatenate([np.asarray(self.window_rows(int(w)), dtype=np.float32) for w in windows])
+        return rows[self.not_bos(windows)] if skip_bos else rows
+
+    def not_bos(self, windows: np.ndarray) -> np.ndarray:
+        """Mask over the rows of these windows: True where the row's token is not BOS."""
+        if not len(windows):
+            return np.zeros(0, bool)
+        return _not_bos(np.stack([np.asarray(self.window_tokens(int(w))) for w in windows]), self.meta)
 
     # --- splits and batches
     def heldout_windows(self) -> np.ndarray | None:
@@ -392,7 +414,7 @@ class ActivationStore:
 
     def batches(self, batch_size: int, windows: np.ndarray | None = None, seed: int = 0,
                 buffer_rows: int = 1 << 17, chunk_windows: int = 16,
-                loop: bool = True, start_batch: int = 0) -> Iterator[np.ndarray]:
+                loop: bool = True, start_batch: int = 0, skip_bos: bool = False) -> Iterator[np.ndarray]:
         """Shuffled float32 batches [batch_size, d_model] from the given windows.
 
         Chunked shuffle in bounded memory: chunks of `chunk_windows` consecutive windows are
@@ -400,7 +422,9 @@ class ActivationStore:
         buffer is shuffled and cut into batches (its remainder, < batch_size rows, is dropped;
         the grouping changes every epoch). Every buffer has its own generator seeded by
         (seed, epoch, buffer), so `start_batch` skips ahead without reading anything: a resumed
-        training run sees exactly the batches an uninterrupted one would.
+        training run sees exactly the batches an uninterrupted one would. skip_bos leaves out the
+        rows of BOS tokens inside windows (counted from the small tokens file, so skipping still
+        reads no activations).
         """
         windows = np.arange(self.n_windows) if windows is None else np.asarray(windows)
         rpw = self.rows_per_window
@@ -416,13 +440,15 @@ class ActivationStore:
             order = np.random.default_rng([seed, epoch]).permutation(len(chunks))
             for b, b0 in enumerate(range(0, len(order), chunks_per_buffer)):
                 group = [chunks[c] for c in order[b0:b0 + chunks_per_buffer]]
-                n_rows = sum(len(g) for g in group) * rpw
+                keep = np.concatenate([self.not_bos(g) for g in group]) if skip_bos else None
+                n_rows = int(keep.sum()) if skip_bos else sum(len(g) for g in group) * rpw
                 n_batches = n_rows // batch_size
                 if produced + n_batches <= start_batch:
                     produced += n_batches
                     continue
                 perm = np.random.default_rng([seed, epoch, b]).permutation(n_rows)
-                buf = np.concatenate([self.read_windows(g) for g in group])[perm]
+                buf = np.concatenate([self.read_windows(g) for g in group])
+                buf = (buf[keep] if skip_bos else buf)[perm]
                 for i in range(n_batches):
                     if produced >= start_batch:
                         yield buf[i * batch_size:(i + 1) * batch_size]

@@ -19,14 +19,15 @@ DENSE_FREQ = 0.1
 
 def iter_rows(store, windows: np.ndarray, max_tokens: int, rows: int):
     """Fixed-size float32 chunks [rows, d] of the given windows, in order, with a 0/1 mask
-    for the padding of the last one (fixed shapes: one compilation)."""
+    for the padding of the last one (fixed shapes: one compilation). BOS rows inside windows
+    are left out, as in training."""
     rpw = store.rows_per_window
     per = max(1, rows // rpw)
     seen = 0
     for i in range(0, len(windows), per):
         if seen >= max_tokens:
             return
-        x = store.read_windows(windows[i:i + per])[:max_tokens - seen]
+        x = store.read_windows(windows[i:i + per], skip_bos=True)[:max_tokens - seen]
         seen += len(x)
         mask = np.zeros(rows, np.float32)
         mask[:len(x)] = 1

@@ -166,7 +166,7 @@ def normalisation_factor(store) -> float:
 
 def _b_dec_init(store, windows, factor, tcfg: TrainConfig):
     rpw = store.rows_per_window
-    x = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))])[:tcfg.init_tokens] * factor
+    x = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))], skip_bos=True)[:tcfg.init_tokens] * factor
     x = jnp.asarray(x)
     if tcfg.b_dec_init == "median":
         return geometric_median(x)
@@ -275,7 +275,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
     t_start, tok_s = time.perf_counter(), 0.0
     bar = None
     if start < end:
-        it = _prefetch(store.batches(tcfg.batch, windows=train_w, seed=tcfg.seed, start_batch=start))
+        it = _prefetch(store.batches(tcfg.batch, windows=train_w, seed=tcfg.seed, start_batch=start, skip_bos=True))
         if tcfg.progress:
             from tqdm import tqdm
             bar = tqdm(total=tcfg.steps, initial=start, desc=desc, dynamic_ncols=True)
@@ -349,6 +349,6 @@ def calibrate_threshold(res: FitResult, store, scfg: SAEConfig, tcfg: TrainConfi
         top = jax.lax.top_k(z, x.shape[0] * kmax)[0]
         return top[x.shape[0] * hyper.k - 1]
     fn = eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None)) if population else one)
-    it = store.batches(tcfg.batch, windows=res.train_windows, seed=tcfg.seed + 1)
+    it = store.batches(tcfg.batch, windows=res.train_windows, seed=tcfg.seed + 1, skip_bos=True)
     vals = [np.asarray(jax.device_get(fn(res.state.sae, res.hypers, jnp.asarray(next(it))))) for _ in range(n_batches)]
     return np.mean(vals, axis=0)

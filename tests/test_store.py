@@ -97,3 +97,30 @@ def test_reader_imports_no_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_bos_separator_rows_are_left_out_of_stats_and_training_batches(tmp_path):
+    """BOS tokens inside windows (document separators) carry attention-sink activations; the
+    normalisation statistics and skip_bos reads leave them out."""
+    from extract.store import StoreMeta, StoreWriter, open_store
+
+    meta = StoreMeta(model="t", weights="w", hook="blocks.0.hook_resid_pre", layer=0, d_model=4, ctx=6,
+                     keep_bos=False, n_windows=8)
+    w = StoreWriter.create_or_resume(tmp_path / "s", meta)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(5, 50, size=(8, 6)).astype(np.int32)
+    tokens[:, 0] = 1  # BOS first in every window ...
+    tokens[::2, 3] = 1  # ... and as a separator inside every other window
+    acts = rng.normal(size=(8, 6, 4)).astype(np.float32)
+    acts[tokens == 1] *= 1000.0
+    w.write(acts, tokens)
+    w.finish()
+    store = open_store(tmp_path / "s")
+    kept = acts[:, 1:][tokens[:, 1:] != 1]
+    assert store.meta.stats["bos_rows"] == 4 and store.meta.stats["norm_rows"] == 36
+    assert store.mean_norm == pytest.approx(np.linalg.norm(kept, axis=1).mean(), rel=1e-5)
+    np.testing.assert_allclose(store.read_windows(np.arange(8), skip_bos=True), kept, rtol=1e-3)
+    batches = list(store.batches(4, loop=False, skip_bos=True, buffer_rows=40, chunk_windows=8))
+    assert len(batches) == 9 and max(float(np.abs(b).max()) for b in batches) < 100
+    again = list(store.batches(4, loop=False, skip_bos=True, buffer_rows=40, chunk_windows=8, start_batch=5))
+    np.testing.assert_array_equal(again[0], batches[5])

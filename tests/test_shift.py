@@ -1,0 +1,174 @@
+"""SHIFT on the real default model with an SAE trained by the tests' fixture (one per session).
+
+The fixture `shift_sae` dumps a small store at the probe's hook (blocks.4.hook_resid_pre) from
+synthetic training-split biographies and trains a topk SAE with scripts/train_sae.py in a
+subprocess (jax never loads in the test process). Everything is seeded; the margins asserted
+below are well inside what these seeds give (see the report in results.json of scripts/shift.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_script
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOK = "blocks.4.hook_resid_pre"
+
+
+@pytest.fixture(scope="session")
+def shift_sae(tmp_path_factory, smollm2) -> Path:
+    """An SAE export (topk, k 32, 2048 latents, 300 steps) at blocks.4.hook_resid_pre of
+    smollm2-135m-q4, trained on ~48k tokens of synthetic biographies. Cached per session;
+    set SHIFT_TEST_SAE to an existing export to skip training."""
+    if os.environ.get("SHIFT_TEST_SAE"):
+        return Path(os.environ["SHIFT_TEST_SAE"])
+    from extract.dump import DumpConfig, dump_activations
+    from interventions.bios import corpus_bios, write_jsonl
+    from interventions.shift import train_sae_subprocess
+
+    root = tmp_path_factory.mktemp("shift_sae")
+    write_jsonl(corpus_bios(1500, seed=1), root / "bios.jsonl")
+    dump_activations(DumpConfig(model=smollm2.name, hooks=(HOOK,), n_tokens=48_000, out=str(root / "store"),
+                                corpus=f"dir:{root / 'bios.jsonl'}", progress=False), model=smollm2)
+    return train_sae_subprocess(root / "store", root / "sae", steps=300, d_sae=2048, k=32, batch=1024,
+                                eval_tokens=2048)
+
+
+@pytest.fixture(scope="module")
+def shift_result(smollm2, shift_sae):
+    from interventions.sae import load_sae
+    from interventions.shift import ShiftConfig, run_shift
+
+    cfg = ShiftConfig(layer=4, sae=str(shift_sae), n_ambiguous=256, n_balanced=256, n_gender_only=128, n_random=10,
+                      seed=0)
+    return run_shift(cfg, model=smollm2, sae=load_sae(shift_sae))
+
+
+def test_probe_leans_on_gender(shift_result):
+    orig = shift_result.row("original probe")
+    oracle = shift_result.row("oracle probe (balanced training set)")
+    assert orig["gender_acc"] >= 0.7, orig  # far above chance (0.5)
+    assert orig["worst_group_acc"] <= 0.6, orig
+    assert oracle["profession_acc"] >= 0.85 and abs(oracle["gender_acc"] - 0.5) < 0.1, oracle
+    assert shift_result.data["probe_train_acc"] >= 0.95
+
+
+def test_selected_latents_are_gender_features(shift_result):
+    sel = shift_result.selection
+    assert sel.method == "auto" and len(sel.features) >= 3
+    chosen = [c for c in sel.candidates if c["chosen"]]
+    assert all(max(c["gender_auc"], 1 - c["gender_auc"]) >= 0.8 for c in chosen)
+    tokens = {t.strip() for c in chosen for t in c["top_tokens"]}
+    assert tokens & {"he", "He", "she", "She", "her", "Her", "his", "His"}, tokens
+
+
+def test_shift_removes_gender_reliance_better_than_random(shift_result):
+    orig = shift_result.row("original probe")
+    k = len(shift_result.selection.features)
+    rand = shift_result.row(f"random latents x{k} (zero, mean of 10)")
+    for name in ("SHIFT (zero ablation)", "SHIFT (mean ablation)"):
+        shift = shift_result.row(name)
+        assert shift["gender_acc"] <= orig["gender_acc"] - 0.06, (name, shift, orig)
+        assert shift["worst_group_acc"] >= orig["worst_group_acc"] + 0.1, (name, shift, orig)
+        assert shift["gender_acc"] <= rand["gender_acc"] - 0.06, (name, shift, rand)
+        assert shift["worst_group_acc"] >= rand["worst_group_acc"] + 0.1, (name, shift, rand)
+    # random ablations of the same size leave the probe about where it was
+    assert abs(rand["gender_acc"] - orig["gender_acc"]) < 0.05
+
+
+def test_pooled_shortcut_equals_the_splice_hook(shift_result, smollm2, shift_sae):
+    """The exact pooled-ablation shortcut agrees with splicing the edit into the forward pass."""
+    from interventions.probe import pool, site_activations
+    from interventions.sae import load_sae
+    from interventions.shift import Edit, Featurizer
+    from interventions.bios import make_splits, BiosConfig
+    from interventions.splice import FeatureEdit, splice_hook
+
+    sae = load_sae(shift_sae)
+    sets = {k: v.subset(range(6)) for k, v in make_splits(BiosConfig(n_ambiguous=8, n_balanced=8,
+                                                                      n_gender_only=8)).items()}
+    feat = Featurizer(smollm2, sae, HOOK, sets)
+    latents = shift_result.selection.features[:4]
+    fast = feat.pooled("balanced", Edit(latents, mode="mean"))
+    feat.same_site = False  # force the re-run path: the model runs with the splice hook
+    feat._cache.clear()
+    slow = feat.pooled("balanced", Edit(latents, mode="mean"))
+    assert torch.allclose(fast, slow, atol=2e-3, rtol=1e-3), (fast - slow).abs().max()
+    # and the re-run path is the existing splice hook
+    acts = site_activations(smollm2, sets["balanced"].texts, HOOK)
+    edit = FeatureEdit(zero=latents, positions=slice(1, None))
+    _, cache = smollm2.run_with_cache(acts.tokens[:1, :int(acts.mask[0].sum()) + 1], names=[HOOK],
+                                      stop_at_layer=5, hooks=[splice_hook(sae, edit, keep_error=True)])
+    x = pool(cache[HOOK].float(), acts.mask[:1, :cache[HOOK].shape[1]])
+    feat.same_site = True
+    feat._cache.clear()
+    assert torch.allclose(feat.pooled("balanced", Edit(latents))[:1], x, atol=2e-3, rtol=1e-3)
+
+
+def test_closed_form_attribution_equals_autograd(smollm2, shift_sae):
+    from interventions.bios import BiosConfig, make_splits
+    from interventions.probe import site_activations, train_probe
+    from interventions.sae import load_sae
+    from interventions.shift import attribution_autograd, attribution_same_site, latent_stats
+
+    sae = load_sae(shift_sae)
+    amb = make_splits(BiosConfig(n_ambiguous=8, n_balanced=4, n_gender_only=4))["ambiguous"]
+    acts = site_activations(smollm2, amb.texts, HOOK)
+    probe = train_probe(acts.pooled(), amb.prof, steps=50)
+    a = attribution_same_site(sae, probe, acts, latent_stats(sae, acts), amb.prof)
+    b = attribution_autograd(smollm2, sae, probe, HOOK, amb.texts, amb.prof, batch=4)
+    assert torch.allclose(a.latents, b.latents, atol=1e-3, rtol=1e-3)
+    assert abs(a.error - b.error) < 1e-3 * max(1.0, abs(a.error))
+    assert torch.allclose(a.neurons, b.neurons, atol=1e-3, rtol=1e-3)
+
+
+def test_outputs_and_script(shift_result, tmp_path, shift_sae):
+    from interventions.shift import write_outputs
+
+    paths = write_outputs(shift_result, tmp_path / "out")
+    table = paths["table"].read_text()
+    for row in ("original probe", "SHIFT (zero ablation)", "SHIFT + retrain (zero)", "random latents",
+                "neuron skyline", "oracle probe"):
+        assert row in table
+    res = json.loads(paths["json"].read_text())
+    assert {"rows", "selection", "attribution"} <= set(res) and res["attribution"]["error_node"] is not None
+    assert paths["plot"].stat().st_size > 5000
+    latents = json.loads(paths["latents"].read_text())
+    assert latents[0]["top_examples"] and "[[" in latents[0]["top_examples"][0]["context"]
+    # user errors: one line, exit 2
+    r = run_script("scripts/shift.py", "--sae", str(shift_sae), "--features", "1,x", "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and r.stderr.startswith("error: --features"), r.stderr
+    r = run_script("scripts/shift.py", "--sae", str(tmp_path / "nope"), "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and "error:" in r.stderr and "not an SAE export" in r.stderr, r.stderr
+    r = run_script("scripts/shift.py", "--sae", str(shift_sae), "--features", "99999", "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and "out of range" in r.stderr, r.stderr
+    r = run_script("scripts/shift.py", "--sae", str(shift_sae), "--data", "bias_in_bios", "--out", str(tmp_path / "s"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Bias in Bios" in r.stderr, r.stderr
+
+
+def test_print_table(shift_result, capsys):
+    """Not an assertion: shows the table in `pytest -s` output for the record."""
+    from interventions.shift import markdown_table
+
+    with capsys.disabled():
+        print("\n" + markdown_table(shift_result))
+
+
+def test_notebook_03_shift_executes(shift_sae, monkeypatch):
+    """notebooks/03_shift.ipynb runs top to bottom, on this session's SAE (passed as $SHIFT_SAE)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("SHIFT_SAE", str(shift_sae))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    nb = nbformat.read(ROOT / "notebooks/03_shift.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client.execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "SHIFT done:" in outputs and "worst group" in outputs
