@@ -36,10 +36,11 @@ def latent_stats(model, sae: TorchSAE, tokens: torch.Tensor, first_pos: int = 1,
     return total / max(count, 1), fired
 
 
-def run_ablation_stage(model, sae: TorchSAE, features: list[int], eval_kind: str = "ioi", mode: str = "zero",
+def run_ablation_stage(model, sae: TorchSAE, features: list[int] | int, eval_kind: str = "ioi", mode: str = "zero",
                        n_random: int = 20, n: int = 32, seed: int = 0, batch: int = 8) -> dict:
     """The ablation stage on a named behaviour: 'ioi' (mean logit difference IO - S over n
-    IOI prompts) or 'ce' (mean next-token loss over n held-out windows of the SAE's store)."""
+    IOI prompts) or 'ce' (mean next-token loss over n held-out windows of the SAE's store).
+    features: latent indices, or a count: that many latents most active on the eval inputs."""
     hook = sae.check_fits(model)
     if eval_kind == "ioi":
         from extract.ioi.metrics import logit_diff
@@ -63,6 +64,8 @@ def run_ablation_stage(model, sae: TorchSAE, features: list[int], eval_kind: str
     else:
         raise ValueError(f"unknown --eval {eval_kind!r}; use ioi or ce")
     means, alive = latent_stats(model, sae, tokens, first_pos, batch)
+    if isinstance(features, int):
+        features = means.topk(features).indices.tolist()
     dead_chosen = [f for f in features if 0 <= f < sae.d_sae and not alive[f]]
     result = ablation_study(sae, features, metric, alive, means, mode, n_random, seed, first_pos)
     return {**result, "eval": eval_kind, "hook": hook, "n_inputs": int(len(tokens)),

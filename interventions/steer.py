@@ -27,6 +27,19 @@ def feature_logit_effects(model, sae: TorchSAE, features: list[int] | torch.Tens
     return out
 
 
+def pick_feature(model, sae: TorchSAE, frequencies=None, band=(0.002, 0.05)) -> int:
+    """A latent worth steering with: among those firing on a moderate fraction of tokens (when the
+    training frequencies are known), the one whose decoder direction promotes a token most."""
+    candidates = torch.arange(sae.d_sae)
+    if frequencies is not None:
+        freq = torch.as_tensor(frequencies).reshape(-1)
+        in_band = candidates[(freq >= band[0]) & (freq <= band[1])]
+        candidates = in_band if len(in_band) else candidates
+    with torch.no_grad():
+        peak = model.unembed_directions(sae.W_dec[candidates]).max(-1).values
+    return int(candidates[int(peak.argmax())])
+
+
 @torch.no_grad()
 def greedy(model, tokens: torch.Tensor, max_new_tokens: int, hooks=()) -> torch.Tensor:
     """Greedy continuation (no KV cache: every step reruns the hooked forward on the whole sequence)."""

@@ -13,7 +13,8 @@ from _cli import common_parser, user_errors
 def main() -> None:
     p = common_parser(__doc__.splitlines()[0], out_default="runs/ablate")
     p.add_argument("--sae", required=True)
-    p.add_argument("--features", required=True, help="comma-separated latent indices")
+    p.add_argument("--features", required=True,
+                   help="comma-separated latent indices, or auto:N for the N latents most active on the eval inputs")
     p.add_argument("--eval", default="ioi", choices=["ioi", "ce"],
                    help="ioi: mean IOI logit difference; ce: next-token loss on held-out windows")
     p.add_argument("--mode", default="zero", choices=["zero", "mean"])
@@ -26,15 +27,16 @@ def main() -> None:
         from interventions.sae import load_sae
 
         try:
-            features = [int(f) for f in args.features.split(",") if f.strip()]
+            features = int(args.features[5:]) if args.features.startswith("auto:") else \
+                [int(f) for f in args.features.split(",") if f.strip()]
         except ValueError:
-            raise ValueError(f"--features must be comma-separated integers, got {args.features!r}") from None
+            raise ValueError(f"--features must be comma-separated integers or auto:N, got {args.features!r}") from None
         sae = load_sae(args.sae)
         model = load_model(sae.model_name or args.model, device=args.device)
         r = run_ablation_stage(model, sae.to(model.device), features, args.eval, args.mode, args.n_random,
                                args.n_prompts, args.seed)
         print(f"{args.eval} metric: clean {r['metric_clean']:.4f}, SAE spliced (no edit) {r['metric_spliced_no_edit']:.4f}, "
-              f"ablating {len(features)} chosen latents ({args.mode}) {r['metric_ablated']:.4f}; "
+              f"ablating {len(r['features'])} chosen latents ({args.mode}) {r['metric_ablated']:.4f}; "
               f"{args.n_random} random ablations {r['random_metric_mean']:.4f} +- {r['random_metric_std']:.4f} "
               f"({r['random_fraction_as_extreme']:.0%} as extreme)")
         out = Path(args.out)

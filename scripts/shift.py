@@ -36,6 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--sae_d_sae", type=int, default=4096, help="without --sae: dictionary size")
     p.add_argument("--sae_k", type=int, default=32, help="without --sae: active latents per token (topk)")
     p.add_argument("--sae_batch", type=int, default=4096, help="without --sae: training batch")
+    p.add_argument("--runs_dir", default="runs", help="without --sae: where the store and SAE go (runs_dir/acts, /sae)")
     p.add_argument("--no_progress", action="store_true")
     return p.parse_args(argv)
 
@@ -58,7 +59,7 @@ def main(argv=None) -> None:
                           n_balanced=a.n_balanced, top_n=a.top_n, min_gender_auc=a.min_gender_auc,
                           n_random=a.n_random, sae_n_tokens=a.sae_n_tokens, sae_steps=a.sae_steps,
                           sae_d_sae=a.sae_d_sae, sae_k=a.sae_k, sae_batch=a.sae_batch,
-                          progress=not a.no_progress)
+                          runs_dir=a.runs_dir, progress=not a.no_progress)
         result = run_shift(cfg)
         paths = write_outputs(result, default_out(cfg))
         print(markdown_table(result))

@@ -3,6 +3,7 @@ is cached under $MECHINTERP_CACHE after the first run); unit tests use tiny rand
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -74,26 +75,38 @@ def run_script(*args: str, env: dict | None = None, timeout: int = 600):
 
 
 # --------------------------------------------------------------------- real data, once per session
+# One store and one SAE serve every test on real activations (the SHIFT tests included): SmolLM2
+# on synthetic biographies (the SHIFT training split) at blocks.4.hook_resid_pre, where the
+# SHIFT probe reads; a layer-4 dump costs a few seconds.
+REAL_HOOK = "blocks.4.hook_resid_pre"
 SAE_TEST_STEPS = 300
 
 
 @pytest.fixture(scope="session")
 def smollm2_store(smollm2, tmp_path_factory) -> Path:
-    """A small real store: 64 BBC windows of 128 tokens at the default site (blocks.15.hook_resid_pre)."""
     from extract.dump import DumpConfig, dump_activations
+    from interventions.bios import corpus_bios, write_jsonl
 
-    out = tmp_path_factory.mktemp("smollm2_store") / "acts"
-    (result,) = dump_activations(DumpConfig(n_tokens=64 * 127, out=str(out), batch=16, progress=False), model=smollm2)
+    root = tmp_path_factory.mktemp("smollm2_store")
+    write_jsonl(corpus_bios(1500, seed=1), root / "bios.jsonl")
+    (result,) = dump_activations(DumpConfig(model=smollm2.name, hooks=(REAL_HOOK,), n_tokens=48_000,
+                                            out=str(root / "acts"), corpus=f"dir:{root / 'bios.jsonl'}",
+                                            progress=False), model=smollm2)
     return result.path
 
 
 @pytest.fixture(scope="session")
 def smollm2_sae(smollm2_store, tmp_path_factory) -> tuple[Path, dict]:
-    """(export directory, held-out metrics) of a TopK SAE (1024 latents, k 32) trained on smollm2_store."""
+    """(export directory, held-out metrics) of a TopK SAE (2048 latents, k 32) trained on smollm2_store.
+    SMOLLM2_TEST_SAE=<out dir of an earlier run> reuses one."""
     from sae_jax.config import TrainConfig
     from sae_jax.pipeline import train_sae
 
+    if os.environ.get("SMOLLM2_TEST_SAE"):
+        out = Path(os.environ["SMOLLM2_TEST_SAE"])
+        return out / "sae", json.loads((out / "sae" / "metrics.json").read_text())
     out = tmp_path_factory.mktemp("smollm2_sae")
-    metrics = train_sae(smollm2_store, out, dict(arch="topk", d_sae=1024, k=32),
-                        TrainConfig(steps=SAE_TEST_STEPS, batch=1024, ckpt_every=SAE_TEST_STEPS, progress=False))
+    metrics = train_sae(smollm2_store, out, dict(arch="topk", d_sae=2048, k=32),
+                        TrainConfig(steps=SAE_TEST_STEPS, batch=1024, eval_tokens=2048, ckpt_every=SAE_TEST_STEPS,
+                                    progress=False))
     return out / "sae", metrics

@@ -1,9 +1,8 @@
 """SHIFT on the real default model with an SAE trained by the tests' fixture (one per session).
 
-The fixture `shift_sae` dumps a small store at the probe's hook (blocks.4.hook_resid_pre) from
-synthetic training-split biographies and trains a topk SAE with scripts/train_sae.py in a
-subprocess (jax never loads in the test process). Everything is seeded; the margins asserted
-below are well inside what these seeds give (see the report in results.json of scripts/shift.py).
+The SAE is the session fixture of conftest.py (a store at the probe's hook, blocks.4.hook_resid_pre,
+from synthetic training-split biographies, and a topk SAE trained on it). Everything is seeded;
+the margins asserted below are well inside what these seeds give.
 """
 
 from __future__ import annotations
@@ -22,22 +21,10 @@ HOOK = "blocks.4.hook_resid_pre"
 
 
 @pytest.fixture(scope="session")
-def shift_sae(tmp_path_factory, smollm2) -> Path:
-    """An SAE export (topk, k 32, 2048 latents, 300 steps) at blocks.4.hook_resid_pre of
-    smollm2-135m-q4, trained on ~48k tokens of synthetic biographies. Cached per session;
-    set SHIFT_TEST_SAE to an existing export to skip training."""
-    if os.environ.get("SHIFT_TEST_SAE"):
-        return Path(os.environ["SHIFT_TEST_SAE"])
-    from extract.dump import DumpConfig, dump_activations
-    from interventions.bios import corpus_bios, write_jsonl
-    from interventions.shift import train_sae_subprocess
-
-    root = tmp_path_factory.mktemp("shift_sae")
-    write_jsonl(corpus_bios(1500, seed=1), root / "bios.jsonl")
-    dump_activations(DumpConfig(model=smollm2.name, hooks=(HOOK,), n_tokens=48_000, out=str(root / "store"),
-                                corpus=f"dir:{root / 'bios.jsonl'}", progress=False), model=smollm2)
-    return train_sae_subprocess(root / "store", root / "sae", steps=300, d_sae=2048, k=32, batch=1024,
-                                eval_tokens=2048)
+def shift_sae(smollm2_sae) -> Path:
+    """The session SAE of conftest.py: topk, k 32, 2048 latents at blocks.4.hook_resid_pre of
+    smollm2-135m-q4, trained on ~48k tokens of synthetic biographies."""
+    return smollm2_sae[0]
 
 
 @pytest.fixture(scope="module")
