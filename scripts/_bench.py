@@ -1,4 +1,5 @@
-"""Timing helpers shared by the scripts/bench_*.py benchmarks."""
+"""Timing helpers shared by the scripts/bench_*.py benchmarks and the peers' side (scripts/peers/),
+which runs in other environments: standard library only."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Callable
 BENCH_DIR = Path("runs/bench")
 
 
-def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall seconds of fn() over `repeats` runs after `warmup` runs."""
+def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, best: bool = False) -> float:
+    """Median (or, with best=True, fastest) wall seconds of fn() over `repeats` runs after
+    `warmup` runs (which also pay for compilation)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -20,7 +22,7 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> fl
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times) if best else statistics.median(times)
 
 
 def peak_rss_mb() -> float:

@@ -14,16 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def timeit(fn, iters):
-    fn()  # compile + warm up
-    best = float("inf")
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from _bench import time_call  # noqa: E402
 
 
 def main():
@@ -51,7 +42,7 @@ def main():
 
     W = jax.random.normal(jax.random.PRNGKey(1), (D, S))
     mm = jax.jit(lambda x, W: x @ W)
-    t_mm = timeit(lambda: mm(x, W).block_until_ready(), a.iters)
+    t_mm = time_call(lambda: mm(x, W).block_until_ready(), a.iters, best=True)
     ceiling = 2 * B * D * S / t_mm
     res["matmul_gflops"] = ceiling / 1e9
     rows.append(("fp32 matmul ceiling", f"{ceiling / 1e9:.1f} GFLOP/s", ""))
@@ -74,7 +65,7 @@ def main():
         def run():
             box[0], m = fn(box[0], hyper, x, 1.0)
             jax.block_until_ready(m["loss"])
-        return timeit(run, a.iters)
+        return time_call(run, a.iters, best=True)
 
     t = step_bench("relu")
     flops = 12 * B * D * S

@@ -110,3 +110,17 @@ def smollm2_sae(smollm2_store, tmp_path_factory) -> tuple[Path, dict]:
                         TrainConfig(steps=SAE_TEST_STEPS, batch=1024, eval_tokens=2048, ckpt_every=SAE_TEST_STEPS,
                                     progress=False))
     return out / "sae", metrics
+
+
+def execute_notebook(name: str, timeout: int = 600) -> tuple[str, str]:
+    """Run notebooks/<name> top to bottom in the 'python3' kernel (jupyter starts it with this
+    interpreter; the kernel inherits os.environ); returns (text outputs, HTML outputs)."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(REPO)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return ("".join(o.get("text", "") for o in outputs),
+            "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs))

@@ -93,7 +93,7 @@ def test_loss_and_gradients_agree_with_a_torch_reimplementation(arch):
     params = {n: torch.tensor(np.asarray(getattr(sae, n)), requires_grad=True) for n in names}
     loss_t = _torch_loss(params, torch.from_numpy(x), arch, l1)
     loss_t.backward()
-    assert abs(float(loss_t) - float(loss_j)) / abs(float(loss_t)) < 1e-5
+    assert abs(float(loss_t.detach()) - float(loss_j)) / abs(float(loss_t.detach())) < 1e-5
     for n in names:
         assert _rel_err(np.asarray(getattr(grads_j, n)), params[n].grad.numpy()) < 1e-5, n
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_script
+from conftest import execute_notebook, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOK = "blocks.4.hook_resid_pre"
@@ -149,13 +149,7 @@ def test_print_table(shift_result, capsys):
 
 def test_notebook_03_shift_executes(shift_sae, monkeypatch):
     """notebooks/03_shift.ipynb runs top to bottom, on this session's SAE (passed as $SHIFT_SAE)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
     monkeypatch.setenv("SHIFT_SAE", str(shift_sae))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    nb = nbformat.read(ROOT / "notebooks/03_shift.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
-    client.execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    outputs, _ = execute_notebook("03_shift.ipynb")
     assert "SHIFT done:" in outputs and "worst group" in outputs

@@ -8,22 +8,14 @@ the library: peers stay out of the runtime path.
 """
 
 import json
-import statistics
 import sys
-import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _bench import time_call  # noqa: E402 (standard library only, so it imports here too)
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-
-def median_seconds(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -43,7 +35,7 @@ def main():
         with torch.no_grad():
             _, cache = bridge.run_with_cache(tokens, names_filter=name, stop_at_layer=layer + 1)
         assert cache[name].shape[:2] == tokens.shape
-    out["transformer_lens"] = batch * ctx / median_seconds(tl, repeats)
+    out["transformer_lens"] = batch * ctx / time_call(tl, repeats)
     del bridge, hf
 
     from nnsight import LanguageModel
@@ -57,7 +49,7 @@ def main():
             tracer.stop()
         act = saved[0] if isinstance(saved, tuple) else saved
         assert act.shape[:2] == tokens.shape
-    out["nnsight"] = batch * ctx / median_seconds(nn, repeats)
+    out["nnsight"] = batch * ctx / time_call(nn, repeats)
     print(json.dumps(out))
 
 

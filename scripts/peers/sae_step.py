@@ -8,19 +8,12 @@ Prints one JSON line of tokens/s. Never imported by the library.
 
 import json
 import sys
-import time
+from pathlib import Path
 
 import torch
 
-
-def best_seconds(fn, iters):
-    fn()
-    best = float("inf")
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _bench import time_call  # noqa: E402 (standard library only, so it imports here too)
 
 
 def sae_lens_step(sae, x, opt, coefficients):
@@ -56,17 +49,19 @@ def main():
 
     sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=d_in, d_sae=d_sae, l1_coefficient=5.0))
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-    out["sae_lens_standard"] = batch / best_seconds(sae_lens_step(sae, x, opt, {"l1": 5.0}), iters)
+    out["sae_lens_standard"] = batch / time_call(sae_lens_step(sae, x, opt, {"l1": 5.0}), iters, best=True)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k))
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-    out["sae_lens_topk"] = batch / best_seconds(sae_lens_step(sae, x, opt, {}), iters)
+    out["sae_lens_topk"] = batch / time_call(sae_lens_step(sae, x, opt, {}), iters, best=True)
 
     from sparsify import SaeConfig, SparseCoder
     from sparsify.sign_sgd import SignSGD
 
     coder = SparseCoder(d_in, SaeConfig(num_latents=d_sae, k=k), device="cpu", dtype=torch.float32)
-    out["sparsify_topk_adam"] = batch / best_seconds(sparsify_step(coder, x, torch.optim.Adam(coder.parameters(), lr=1e-4)), iters)
-    out["sparsify_topk_signum"] = batch / best_seconds(sparsify_step(coder, x, SignSGD(coder.parameters(), lr=1e-4)), iters)
+    adam = sparsify_step(coder, x, torch.optim.Adam(coder.parameters(), lr=1e-4))
+    out["sparsify_topk_adam"] = batch / time_call(adam, iters, best=True)
+    signum = sparsify_step(coder, x, SignSGD(coder.parameters(), lr=1e-4))
+    out["sparsify_topk_signum"] = batch / time_call(signum, iters, best=True)
     print(json.dumps(out))
 
 
