@@ -25,8 +25,9 @@ import torch
 from extract.hooked import HookedModel
 
 
-class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded; the message says why and what to do."""
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded (unknown name, offline, missing package); the message says
+    why and what to do. A ValueError, like every user error of the library."""
 
 
 @dataclass(frozen=True)

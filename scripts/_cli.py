@@ -24,21 +24,21 @@ def common_parser(description: str, out_default: str | None = None) -> argparse.
     return p
 
 
-# errors a user can fix: their message is the whole story
+# errors a user can fix: the library raises them (all ValueError subclasses: ModelLoadError,
+# StoreError, DumpError, SAEError ...) with a message that is the whole story
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, FileExistsError)
 
 
 @contextmanager
 def user_errors():
-    """Turn the library's user-facing errors into `error: ...` on stderr and exit status 2."""
-    from extract.models import ModelLoadError
-
+    """`error: ...` on stderr and exit status 2 for a user error; 130 after Ctrl-C (every long
+    stage saves its state first, so the same command resumes)."""
     try:
         yield
-    except (ModelLoadError, *USER_ERRORS) as e:
+    except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        print("interrupted: what was done is saved; re-run the same command to resume", file=sys.stderr)
         raise SystemExit(130) from None

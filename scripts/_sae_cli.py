@@ -50,17 +50,3 @@ def jax_devices(flag: str):
     except RuntimeError:
         raise SAEError(f"--device {flag}: JAX sees no {platform} device here ({jax.default_backend()} only); "
                        "use --device auto or cpu") from None
-
-
-def run_main(fn) -> None:
-    """error: <message> and exit 2 for user errors; exit 130 on Ctrl-C (checkpoint kept)."""
-    from extract.store import StoreError
-    from sae_jax.errors import SAEError
-    try:
-        fn()
-    except (SAEError, StoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: checkpoint saved; run the same command again to resume", file=sys.stderr)
-        sys.exit(130)

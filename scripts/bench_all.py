@@ -16,7 +16,7 @@ import time
 from _bench import BENCH_DIR, print_table, write_json
 from _cli import REPO
 
-BENCHES = ["models", "dump", "sae", "browser", "ioi"]
+BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi"]
 
 
 def main() -> None:

@@ -40,13 +40,13 @@ def throughput(model_name: str, n_tokens: int, ctx: int, batch: int, repeats: in
     import torch
 
     from extract.corpus import WindowStream, open_corpus
-    from extract.dump import DumpConfig, dump_activations, hook_names, read_plan
+    from extract.dump import DumpConfig, dump_activations, hook_names
     from extract.models import load_model
 
     model = load_model(model_name, device="cpu")
     cfg = DumpConfig(model=model_name, n_tokens=n_tokens, ctx=ctx, batch=batch, layer=layer, progress=False)
     names = hook_names(model, cfg)
-    _, stop = read_plan(model, names)
+    stop = model.min_stop_layer(names)
     stream = WindowStream(open_corpus(cfg.corpus), model.tokenizer, ctx, model.bos_token_id, cfg.seed, cfg.eval_fraction)
     plan = stream.plan(-(-n_tokens // (ctx - 1)))
     wins = np.stack(list(stream.windows(plan)))

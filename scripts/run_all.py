@@ -4,7 +4,7 @@
 
 smoke -> IOI patching -> activation dump -> SAE training (JAX) -> CE-loss recovered -> feature
 browser -> SHIFT -> steering -> feature ablation -> runs/<name>/report.html (+ report.json).
-Each stage is its own script in a child process (torch and JAX never share one); a stage whose
+Each stage is its own script in a child process, talking to the others through files; a stage whose
 outputs are complete is skipped, so re-running after an interrupt resumes (the dump and the SAE
 training also resume inside the stage). --force STAGE redoes a stage (its outputs are deleted).
 Sizes: the default finishes in about 15 minutes on a 2-core CPU; --full is the seed-sized run

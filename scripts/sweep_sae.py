@@ -7,7 +7,8 @@ The cartesian product of --l1 x --k x --lr x --seeds is trained.
 
 import json
 
-from _sae_cli import base_parser, jax_devices, run_main
+from _cli import user_errors
+from _sae_cli import base_parser, jax_devices
 
 
 def main() -> None:
@@ -21,7 +22,7 @@ def main() -> None:
     from sae_jax.config import TrainConfig
     from sae_jax.sweep import grid, run_sweep
 
-    def go():
+    with user_errors():
         tcfg = TrainConfig(steps=a.steps, batch=a.batch, seed=a.seed, eval_tokens=a.eval_tokens,
                            ckpt_every=a.ckpt_every, progress=not a.no_progress)
         members = grid(tcfg, a.arch, a.d_sae, a.l1, a.k, a.lr, a.seeds)
@@ -31,7 +32,6 @@ def main() -> None:
         for r in s["members"]:
             print(json.dumps({"name": r["name"], "l0": r["metrics"]["l0"], "fvu": r["metrics"]["fvu"]}))
         print(f"wrote {a.out}/sweep.json and {a.out}/pareto.png")
-    run_main(go)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Re-running the same command resumes from <out>/checkpoints.
 
 import json
 
-from _sae_cli import base_parser, jax_devices, run_main
+from _cli import user_errors
+from _sae_cli import base_parser, jax_devices
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     from sae_jax.config import TrainConfig
     from sae_jax.pipeline import train_sae
 
-    def go():
+    with user_errors():
         tcfg = TrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, l1=a.l1, seed=a.seed, eval_tokens=a.eval_tokens,
                            ckpt_every=a.ckpt_every, progress=not a.no_progress)
         m = train_sae(a.acts, a.out, dict(arch=a.arch, d_sae=a.d_sae, k=a.k, dead_tokens=a.dead_tokens,
@@ -27,7 +28,6 @@ def main() -> None:
                       devices=jax_devices(a.device))
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {a.out}/sae")
-    run_main(go)
 
 
 if __name__ == "__main__":
