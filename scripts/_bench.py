@@ -25,6 +25,23 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, best:
     return min(times) if best else statistics.median(times)
 
 
+def add_batch_flags(p) -> None:
+    """The forward-pass benchmarks' shared flags: tokens per forward (batch x ctx) and repeats."""
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--ctx", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+
+
+def bench_model(name: str):
+    """The model on the CPU with torch's threads fixed at 2, as every number in the README."""
+    import torch
+
+    from extract.models import load_model
+
+    torch.set_num_threads(2)
+    return load_model(name, device="cpu")
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process in MB. Linux's VmHWM belongs to the address
     space, so unlike ru_maxrss it does not inherit the parent's peak across fork+exec."""

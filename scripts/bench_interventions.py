@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from _bench import time_call, write_results
+from _bench import add_batch_flags, bench_model, time_call, write_results
 from _cli import common_parser
 
 
@@ -31,19 +31,15 @@ def random_topk_export(path: Path, d_in: int, hook: str, model_name: str, d_sae:
 def main() -> None:
     p = common_parser(__doc__.splitlines()[0])
     p.add_argument("--sae", default=None)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--ctx", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=5)
+    add_batch_flags(p)
     args = p.parse_args()
 
     import torch
 
-    from extract.models import load_model
     from interventions.sae import load_sae
     from interventions.splice import FeatureEdit, splice_hook
 
-    torch.set_num_threads(2)
-    model = load_model(args.model, device="cpu")
+    model = bench_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         sae_dir = Path(args.sae) if args.sae else random_topk_export(
             Path(tmp), model.d_model, f"blocks.{model.n_layers // 2}.hook_resid_pre", model.name)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _bench import time_call, write_results
+from _bench import add_batch_flags, bench_model, time_call, write_results
 from _cli import REPO, common_parser
 
 PEER_PYTHON = REPO / ".venv-bench-tl" / "bin" / "python"
@@ -36,17 +36,14 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "rss_after_import_mb":
 
 def main() -> None:
     p = common_parser(__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--ctx", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=5)
+    add_batch_flags(p)
     args = p.parse_args()
 
     import torch
 
-    from extract.models import REGISTRY, converted_dir, load_model
+    from extract.models import REGISTRY, converted_dir
 
-    torch.set_num_threads(2)
-    model = load_model(args.model, device="cpu")
+    model = bench_model(args.model)
     layer = model.n_layers // 2
     site = f"blocks.{layer}.hook_resid_post"
     tokens = torch.randint(100, 40000, (args.batch, args.ctx), generator=torch.Generator().manual_seed(0))
