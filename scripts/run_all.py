@@ -7,7 +7,7 @@ browser -> SHIFT -> steering -> feature ablation -> runs/<name>/report.html (+ r
 Each stage is its own script in a child process, talking to the others through files; a stage whose
 outputs are complete is skipped, so re-running after an interrupt resumes (the dump and the SAE
 training also resume inside the stage). --force STAGE redoes a stage (its outputs are deleted).
-Sizes: the default finishes in about 15 minutes on a 2-core CPU; --full is the seed-sized run
+Sizes: the default takes about 7 minutes on a quiet 2-core CPU; --full is the seed-sized run
 (25k-token dump, 2000-step relu-L1 SAE, full IOI sweeps); --tiny is for tests.
 """
 
@@ -43,8 +43,8 @@ SIZES = {  # per stage: extra flags for the stage's script
                  eval=["--n_windows", "64"], browser=[], shift=[],
                  steer=["--max_new_tokens", "30"], ablate=["--n_random", "20", "--n_prompts", "32"]),
 }
-# rough seconds per stage at the default size on a 2-core CPU, for the ETA
-EXPECTED_S = dict(smoke=10, ioi=150, dump=60, sae=200, eval=60, browser=60, shift=240, steer=30, ablate=60)
+# seconds per stage at the default size, measured on a quiet 2-core CPU (6 min 48 s in all), for the ETA
+EXPECTED_S = dict(smoke=5, ioi=170, dump=20, sae=95, eval=15, browser=15, shift=75, steer=10, ablate=10)
 
 
 @dataclass
