@@ -35,11 +35,15 @@ DTYPES = ("float16", "float32")
 
 # Where a dump writes when no --out is given: runs/acts/<model>/<hook>. DEFAULT_STORE is that
 # place for the default model's default site (middle layer resid_pre), which the SAE stage reads.
-def default_store_dir(model: str, hook: str, runs_dir: str | Path = "runs") -> Path:
-    if Path(model).exists():  # a local model directory: its own name
+def model_dir_name(model: str) -> str:
+    """A model name as one folder name: a local model directory by its own name, owner/name -> owner--name."""
+    if Path(model).exists():
         model = Path(model).resolve().name
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")  # owner/name hub ids -> owner--name
-    return Path(runs_dir) / "acts" / safe / hook
+    return re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")
+
+
+def default_store_dir(model: str, hook: str, runs_dir: str | Path = "runs") -> Path:
+    return Path(runs_dir) / "acts" / model_dir_name(model) / hook
 
 
 DEFAULT_STORE = default_store_dir("smollm2-135m-q4", "blocks.15.hook_resid_pre")

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from extract.store import default_store_dir, model_dir_name
 from interventions.bios import Bios, corpus_bios, load_splits, write_jsonl
 from interventions.probe import Probe, TokenActs, accuracies, pool, site_activations, train_probe
 from interventions.sae import SAEError, TorchSAE, load_sae
@@ -128,12 +128,8 @@ class ShiftConfig:
         return f"blocks.{self.layer}.{site}"
 
 
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "--", Path(name).name if Path(name).exists() else name).strip("-")
-
-
 def default_out(cfg: ShiftConfig) -> Path:
-    return Path(cfg.out) if cfg.out else Path(cfg.runs_dir) / "shift" / safe_name(cfg.model)
+    return Path(cfg.out) if cfg.out else Path(cfg.runs_dir) / "shift" / model_dir_name(cfg.model)
 
 
 # ---------------------------------------------------------------------------- the SAE
@@ -147,9 +143,9 @@ def ensure_sae(cfg: ShiftConfig, model) -> Path:
         return Path(cfg.sae)
     from extract.dump import DumpConfig, dump_activations
 
-    name = safe_name(model.name)
+    name = model_dir_name(model.name)
     tag = f"{cfg.hook}-{cfg.sae_corpus.replace('+', '_').replace(':', '_').replace('/', '_')}"
-    store = Path(cfg.runs_dir) / "acts" / name / tag
+    store = default_store_dir(model.name, tag, cfg.runs_dir)
     sae_dir = Path(cfg.runs_dir) / "sae" / name / f"{tag}-topk{cfg.sae_k}-{cfg.sae_d_sae}"
     if (sae_dir / "sae" / "cfg.json").exists():
         return sae_dir / "sae"
