@@ -108,12 +108,16 @@ def test_batched_patching_equals_one_at_a_time(ioi, smollm):
               [P.Edit("blocks.20.attn.hook_z", (slice(None), 4))],
               [P.Edit("blocks.17.attn.hook_z", (ds.pos["IO"], 2))],
               [P.Edit("blocks.6.attn.hook_v", (slice(None), 1))],
-              [P.Edit("blocks.23.attn.hook_pattern", (3,))]]
+              [P.Edit("blocks.23.attn.hook_pattern", (3,))],
+              # clean and S2-swap prompts agree before S2 and, at the embedding, after it:
+              [P.Edit("blocks.12.hook_resid_pre", (1,))], [P.Edit("blocks.0.hook_resid_pre", (-1,))]]
     batched = P.run_copies(smollm, ds.s2_swap.tokens, copies, cache, metric, max_rows=3 * N)  # chunks of 2 copies
+    assert batched["unchanged"].tolist() == [False] * 4 + [True] + [False] * 2 + [True, True]  # IO is before S2 too
     one = torch.stack([P.run_one(smollm, ds.s2_swap.tokens, c, cache, metric) for c in copies])
     norm = lambda x: normalised(x, clean, corrupt)  # noqa: E731
     assert (norm(batched["per_prompt"]) - norm(one)).abs().max() < 1e-5
-    for kw in ({"grow": False}, {"suffix": True}):  # plain stacking; growing with the suffix trick
+    # plain stacking; growing without the suffix trick and without skipping unchanged copies
+    for kw in ({"grow": False}, {"suffix": False, "skip_unchanged": False}):
         other = P.run_copies(smollm, ds.s2_swap.tokens, copies, cache, metric, **kw)
         assert (norm(other["per_prompt"]) - norm(one)).abs().max() < 1e-5
 

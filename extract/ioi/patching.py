@@ -13,6 +13,12 @@ Only the end position's logits are computed (`logits_to_keep=1`; the IOI
 prompts of a set all end at the same position). `max_rows` bounds the batch; the copies are
 split into chunks that each fit.
 
+Two exact savings on top (both on by default when they apply, see run_copies): a copy whose
+sources equal the base run's activations bit for bit (e.g. positions before the first token
+where clean and corrupted prompts differ) is not run at all, its result is the base run's;
+and a copy patched only at positions >= p runs on tokens[p:] with the base run's keys and
+values for the earlier positions (causal attention leaves those unchanged).
+
 Directions: denoising (clean -> corrupted: base = corrupted prompts, sources = the clean run's
 activations) and noising (corrupted -> clean: base = clean, sources = corrupted).
 """
@@ -100,33 +106,43 @@ def _shift(index: tuple, p: int, T: int) -> tuple:
 
 @torch.no_grad()
 def run_copies(model, base_tokens: torch.Tensor, copies: Sequence[Sequence[Edit]], source_cache: dict | None = None,
-               metric: Metric | None = None, *, max_rows: int = 1024, grow: bool = True, suffix: bool = False,
-               hooks: Sequence[tuple[str, Callable]] = (), record: Sequence[str] = (),
+               metric: Metric | None = None, *, max_rows: int = 1024, grow: bool = True, suffix: bool = True,
+               skip_unchanged: bool = True, hooks: Sequence[tuple[str, Callable]] = (), record: Sequence[str] = (),
                stop_at_layer: int | None = None) -> dict:
     """Run every copy (a list of edits) on the base prompts, batched.
 
     Returns {"values": [k] mean metric per copy, "per_prompt": [k, n], "base": mean metric of
-    the unpatched base rows, "base_per_prompt": [n], "recorded": {name: [k, n, ...]}}.
+    the unpatched base rows, "base_per_prompt": [n], "recorded": {name: [k, n, ...]},
+    "unchanged": [k] bool, the copies that needed no forward}.
     hooks: applied to all rows before the edits (e.g. freezing activations).
     record: hook names whose activation (after edits) is returned per copy.
     grow=False stacks all copies from the embedding on (the plain batched version).
     suffix=True: copies whose edits all sit at positions >= p run on tokens[p:] only, with the
     base run's keys and values for positions < p (causal attention: those are unchanged). The
-    metric must read the end position. Off when hooks, record or stop_at_layer are given. Fewer
-    FLOPs, but one forward per distinct p and an explicit attention mask: measured slower on a
-    2-core CPU (scripts/bench_ioi.py), so off by default; try it on larger sequence lengths.
+    metric must read the end position. Off when hooks, record or stop_at_layer are given (as is
+    skip_unchanged: copies whose every edit writes the value already there take the base
+    run's metric without a forward).
     """
     n, T = base_tokens.shape
     k = len(copies)
-    use_suffix = suffix and grow and not hooks and not record and stop_at_layer is None
+    plain = not hooks and not record and stop_at_layer is None
+    cache = {name: t.to(model.device) for name, t in (source_cache or {}).items()}
+    use_suffix = suffix and grow and plain
     first = [_first_position(c, T) if use_suffix else 0 for c in copies]
+    unchanged = [False] * k
+    if skip_unchanged and plain and metric is not None and k:
+        names = sorted({e.name for c in copies for e in c})
+        _, base_acts = model.run_with_cache(base_tokens.to(model.device), names=names)
+        unchanged = [bool(c) and all(_writes_same(e, base_acts, cache, n) for e in c) for c in copies]
     groups: dict[int, list[int]] = {}
     for j in range(k):
-        groups.setdefault(first[j], []).append(j)
+        if not unchanged[j]:
+            groups.setdefault(first[j], []).append(j)
+    if not groups:
+        groups[0] = []  # one forward still gives the base metric
     values = torch.full((k, n), float("nan"))
     recorded: dict[str, torch.Tensor] = {}
     base_vals = None
-    cache = {name: t.to(model.device) for name, t in (source_cache or {}).items()}
     kv = None
     if any(p > 0 for p in groups):
         names = [f"blocks.{layer}.attn.hook_{c}" for layer in range(model.n_layers) for c in "kv"]
@@ -140,8 +156,19 @@ def run_copies(model, base_tokens: torch.Tensor, copies: Sequence[Sequence[Edit]
             base_vals = out["base"]
         for name, act in out["recorded"].items():
             recorded.setdefault(name, torch.empty(k, *act.shape[1:], dtype=act.dtype))[members] = act
-    return {"values": values.mean(1), "per_prompt": values, "recorded": recorded,
+    if base_vals is not None:
+        values[torch.tensor(unchanged)] = base_vals
+    return {"values": values.mean(1), "per_prompt": values, "recorded": recorded, "unchanged": torch.tensor(unchanged),
             "base": None if base_vals is None else float(base_vals.mean()), "base_per_prompt": base_vals}
+
+
+def _writes_same(e: Edit, base_acts: dict, cache: dict, n: int) -> bool:
+    act = base_acts[e.name]
+    idx = _full_index(e.index, n, act.device)
+    if e.source is None and e.name not in cache:
+        return False
+    src = e.source if e.source is not None else cache[e.name][idx]
+    return torch.equal(src.to(act.device, act.dtype).expand_as(act[idx]), act[idx])
 
 
 def _run_group(model, base_tokens, copies, cache, metric, max_rows, grow, hooks, record, stop_at_layer, p, kv):
@@ -170,7 +197,7 @@ def _run_group(model, base_tokens, copies, cache, metric, max_rows, grow, hooks,
                 return torch.cat([pre.repeat(act.shape[0] // n, 1, 1, 1).to(act.dtype), act], 1)
             return fn
         prefix_hooks = [(name, prepend(name)) for name in kv]
-    for c0 in range(0, k, per_chunk):
+    for c0 in range(0, max(k, 1), per_chunk):  # no copies: one forward of the base rows
         chunk = order[c0:c0 + per_chunk]
         # copies present from the start (edits on the embedding) come first, then the grown ones
         at_start = [j for j in chunk if starts[j] < 0]
@@ -311,5 +338,12 @@ PATCH_SITES = ("hook_resid_pre", "hook_attn_out", "hook_mlp_out", "attn.hook_z",
 
 
 def cache_sites(model, tokens, kinds=PATCH_SITES):
-    _, cache = model.run_with_cache(tokens.to(model.device), names=site_names(model, kinds), cache_device="cpu")
+    """The patterns come from a run of their own: a pattern hook makes attention eager, whose
+    rounding would leak into every later site (and run_copies' exact no-op test compares
+    sources with unhooked runs)."""
+    names = site_names(model, kinds)
+    cache = {}
+    for group in ([n for n in names if not n.endswith("hook_pattern")], [n for n in names if n.endswith("hook_pattern")]):
+        if group:
+            cache.update(model.run_with_cache(tokens.to(model.device), names=group, cache_device="cpu")[1])
     return cache
