@@ -112,6 +112,11 @@ class TrainConfig:
     """Record a point of the training curves every this many steps."""
     progress: bool = True
     """Show a tqdm progress bar."""
+    sweep_chunk: int = 0
+    """Sweeps: members vmapped together; chunks run one after another in the same jitted
+    step (0: all members at once on accelerators, 1 on CPU, where one member's step already
+    fills the cores and the vmapped [members, batch, d_sae] temporaries only cost memory
+    traffic; measured in scripts/bench_sae.py)."""
 
     def __post_init__(self):
         if self.steps < 1 or self.batch < 1:

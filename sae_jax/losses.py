@@ -82,8 +82,10 @@ def _stats(x, recon, l0, fired):
 
 
 def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[Array, ""],
-            dead: Bool[Array, " d_sae"], cfg: SAEConfig) -> tuple[Float[Array, ""], dict]:
-    """(loss, stats); stats has mse, fvu, l0, fired [d_sae], aux, sparsity, batch_threshold."""
+            dead: Bool[Array, " d_sae"], cfg: SAEConfig, with_aux: bool = True) -> tuple[Float[Array, ""], dict]:
+    """(loss, stats); stats has mse, fvu, l0, fired [d_sae], aux, sparsity, batch_threshold.
+    with_aux=False leaves out the aux-k term (the trainer's choice while no latent is dead:
+    the term is 0 then, and a traced branch on it would cost the step ~10%)."""
     l1 = hyper.l1 * l1_scale
     if cfg.arch in ("relu", "jumprelu"):
         pre = sae.pre_acts(x)
@@ -100,7 +102,6 @@ def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[A
         loss = st["mse"] + l1 * sparsity
         return loss, dict(st, sparsity=sparsity, aux=jnp.float32(0), batch_threshold=jnp.float32(0))
 
-    xc = x - sae.b_dec
     enc = topk_encode if cfg.sparse_backward else dense_topk_encode
     vals, idx = enc(x, sae.b_dec, sae.W_enc, sae.b_enc, cfg.kmax)
     if cfg.arch == "topk":
@@ -116,18 +117,17 @@ def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[A
     fired = jnp.zeros((cfg.d_sae,), bool).at[idx.reshape(-1)].max((vals > 0).reshape(-1))
     st = _stats(x, recon, (vals > 0).sum(-1).mean(), fired)
     resid = jax.lax.stop_gradient(x - recon)
-    n_dead = dead.sum()
-    aux = jax.lax.cond(n_dead > 0, partial(_aux_k_loss, cfg=cfg),
-                       lambda s, xc, *_: jnp.zeros((), xc.dtype), sae, xc, resid, dead)
+    aux = _aux_k_loss(sae, x, resid, dead, cfg) if with_aux and cfg.aux_coeff > 0 else jnp.zeros((), x.dtype)
     loss = st["mse"] + cfg.aux_coeff * aux
     return loss, dict(st, sparsity=jnp.float32(0), aux=aux, batch_threshold=batch_thr)
 
 
-def _aux_k_loss(sae: SAE, xc, resid, dead, cfg: SAEConfig):
+def _aux_k_loss(sae: SAE, x, resid, dead, cfg: SAEConfig):
     """Gao et al.: the n_aux largest dead latents reconstruct the residual x - x_hat, scaled
-    down while fewer than n_aux latents are dead (sparsify). Dense: it only runs while some
-    latents are dead."""
-    z = jax.nn.relu(xc @ sae.W_enc + sae.b_enc)
+    down while fewer than n_aux latents are dead (sparsify). Dense: n_aux (d_in / 2) rows
+    per token would cost the gathers more than the matmuls; it only runs while some latents
+    are dead."""
+    z = jax.nn.relu((x - sae.b_dec) @ sae.W_enc + sae.b_enc)
     vals, idx = jax.lax.top_k(jnp.where(dead, z, 0.0), cfg.n_aux)
     e_hat = to_dense(vals, idx, cfg.d_sae) @ sae.W_dec
     scale = jnp.minimum(dead.sum() / cfg.n_aux, 1.0)

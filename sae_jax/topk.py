@@ -1,13 +1,17 @@
 """TopK encode/decode that never pay for the dense [batch, d_sae] side of the backward.
 
 `topk_encode` computes pre = (x - b_dec) @ W_enc + b_enc, z = relu(pre) and the k largest z
-per row (dense forward matmul: needed to choose the k). Its custom VJP receives gradients
-only for the kept values; x is data, so the dense [B, d_sae] x [d_sae, d_in] input gradient
-that autodiff would compute is replaced by one matvec for b_dec, and the W_enc gradient is
-either a scatter of k rows per token or one matmul (SCATTER_ENCODER_GRAD, chosen by
-measurement). `sparse_decode` gathers the k active decoder rows; its backward recomputes that
-gather rather than storing [B, k, d_in] and scatters into the k rows of W_dec (sparsify's
-trick). `dense_*` are the plain autodiff versions, used as the reference in tests and benches.
+per row (the dense forward matmul is needed to choose the k). Its custom VJP receives
+gradients only for the kept values; x is data, so the dense [B, d_sae] x [d_sae, d_in] input
+gradient that autodiff would compute is replaced by one matvec for b_dec, and the W_enc
+gradient is a scatter of k rows per token. `sparse_decode` sums the k active decoder rows;
+its backward scatters into those k rows of W_dec (sparsify's trick). `dense_*` are the plain
+autodiff versions, the reference in tests and benches.
+
+On CPU, XLA's gather and scatter are memory-bound when they materialise [B, k, d_in]
+(300 MB at B = 4096, k = 32, d_in = 576): the decode is written as k fused gather-adds and
+the scatters run over token chunks whose rows stay in cache (measured, scripts/bench_sae.py).
+XLA's CPU top_k stays: a block-maximum preselection measured no faster.
 """
 
 from __future__ import annotations
@@ -18,15 +22,45 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+SCATTER_CHUNK = 256
+"""Tokens per scatter step: chunk * k rows of d_in floats (~19 MB at k = 32, d_in = 576)."""
 
-def _topk(z, k):
-    return jax.lax.top_k(z, k)
+
+def _after(*arrays):
+    """Fence the inputs off: XLA would otherwise fuse the producers of the top-k indices
+    (matmul, top_k) into every gather that uses them and recompute them (measured 14x slower)."""
+    return jax.lax.optimization_barrier(arrays)
 
 
-# Measured on CPU (scripts/bench_sae.py): XLA's scatter of B*k rows into W_enc is slower
-# than one dense [d_in, B] x [B, d_sae] matmul of the scattered gradient, so the encoder
-# weight gradient stays a matmul unless this is set (it may win on accelerators / small k).
-SCATTER_ENCODER_GRAD = False
+def gather_sum(coef: Float[Array, "b k"], idx: Int[Array, "b k"], W: Float[Array, "n d"]) -> Float[Array, "b d"]:
+    """sum_j coef[:, j, None] * W[idx[:, j]], one gather-add per j (no [b, k, d] temporary)."""
+    coef, idx = _after(coef, idx)
+    return jax.lax.fori_loop(0, idx.shape[1], lambda j, out: out + coef[:, j, None] * W[idx[:, j]],
+                             jnp.zeros((idx.shape[0], W.shape[1]), W.dtype))
+
+
+def gather_dot(g: Float[Array, "b d"], idx: Int[Array, "b k"], W: Float[Array, "n d"]) -> Float[Array, "b k"]:
+    """out[b, j] = g[b] . W[idx[b, j]], one column at a time (no [b, k, d] temporary)."""
+    g, idx = _after(g, idx)
+    return jax.lax.fori_loop(0, idx.shape[1], lambda j, out: out.at[:, j].set((g * W[idx[:, j]]).sum(-1)),
+                             jnp.zeros(idx.shape, g.dtype))
+
+
+def scatter_rows(idx: Int[Array, "b k"], coef: Float[Array, "b k"], vecs: Float[Array, "b d"], n: int) -> Float[Array, "n d"]:
+    """out[n, d] with out[idx[b, j]] += coef[b, j] * vecs[b], over token chunks that fit in cache."""
+    idx, coef, vecs = _after(idx, coef, vecs)
+    b, k = idx.shape
+    c = min(SCATTER_CHUNK, b)
+    pad = -b % c
+    if pad:  # zero-weight rows scatter nothing
+        idx, coef, vecs = (jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)) for a in (idx, coef, vecs))
+
+    def body(acc, chunk):
+        i, w, v = chunk
+        return acc.at[i.reshape(-1)].add((w[:, :, None] * v[:, None, :]).reshape(-1, v.shape[1])), None
+
+    chunks = (idx.reshape(-1, c, k), coef.reshape(-1, c, k), vecs.reshape(-1, c, vecs.shape[1]))
+    return jax.lax.scan(body, jnp.zeros((n, vecs.shape[1]), vecs.dtype), chunks)[0]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -35,7 +69,7 @@ def topk_encode(x: Float[Array, "b d_in"], b_dec: Float[Array, " d_in"], W_enc: 
     """(values, indices) of the k largest relu((x - b_dec) @ W_enc + b_enc) per row, sorted
     descending. x is data: it gets no gradient, so the b_dec gradient is one matvec,
     -W_enc @ (gradient of b_enc), instead of a [B, d_sae] x [d_sae, d_in] matmul."""
-    return _topk(jax.nn.relu((x - b_dec) @ W_enc + b_enc), k)
+    return jax.lax.top_k(jax.nn.relu((x - b_dec) @ W_enc + b_enc), k)
 
 
 def _encode_fwd(x, b_dec, W_enc, b_enc, k):
@@ -46,17 +80,9 @@ def _encode_fwd(x, b_dec, W_enc, b_enc, k):
 def _encode_bwd(k, res, cts):
     x, b_dec, W_enc, vals, idx = res
     g = jnp.where(vals > 0, cts[0], 0.0)                     # relu: no gradient where z <= 0
-    d_in, d_sae = W_enc.shape
-    xc = x - b_dec
-    if SCATTER_ENCODER_GRAD:
-        flat_idx = idx.reshape(-1)
-        g_b_enc = jnp.zeros((d_sae,), g.dtype).at[flat_idx].add(g.reshape(-1))
-        rows = (g[:, :, None] * xc[:, None, :]).reshape(-1, d_in)
-        g_W_enc = jnp.zeros((d_sae, d_in), g.dtype).at[flat_idx].add(rows).T
-    else:
-        g_dense = to_dense(g, idx, d_sae)
-        g_b_enc = g_dense.sum(0)
-        g_W_enc = xc.T @ g_dense
+    d_sae = W_enc.shape[1]
+    g_b_enc = jnp.zeros((d_sae,), g.dtype).at[idx.reshape(-1)].add(g.reshape(-1))
+    g_W_enc = scatter_rows(idx, g, x - b_dec, d_sae).T
     return jnp.zeros_like(x), -(W_enc @ g_b_enc), g_W_enc, g_b_enc
 
 
@@ -67,7 +93,7 @@ topk_encode.defvjp(_encode_fwd, _encode_bwd)
 def sparse_decode(vals: Float[Array, "b k"], idx: Int[Array, "b k"],
                   W_dec: Float[Array, "d_sae d_in"]) -> Float[Array, "b d_in"]:
     """sum_j vals[b, j] * W_dec[idx[b, j]] (no b_dec)."""
-    return jnp.einsum("bk,bkd->bd", vals, W_dec[idx])
+    return gather_sum(vals, idx, W_dec)
 
 
 def _decode_fwd(vals, idx, W_dec):
@@ -76,18 +102,15 @@ def _decode_fwd(vals, idx, W_dec):
 
 def _decode_bwd(res, g):
     vals, idx, W_dec = res
-    g_vals = jnp.einsum("bd,bkd->bk", g, W_dec[idx])
-    rows = (vals[:, :, None] * g[:, None, :]).reshape(-1, W_dec.shape[1])
-    g_W_dec = jnp.zeros_like(W_dec).at[idx.reshape(-1)].add(rows)
-    return g_vals, None, g_W_dec
+    return gather_dot(g, idx, W_dec), None, scatter_rows(idx, vals, g, W_dec.shape[0])
 
 
 sparse_decode.defvjp(_decode_fwd, _decode_bwd)
 
 
 def dense_topk_encode(x, b_dec, W_enc, b_enc, k):
-    """Reference: the same values through plain autodiff (dense backward)."""
-    return _topk(jax.nn.relu((x - b_dec) @ W_enc + b_enc), k)
+    """Reference: lax.top_k and plain autodiff (dense backward)."""
+    return jax.lax.top_k(jax.nn.relu((x - b_dec) @ W_enc + b_enc), k)
 
 
 def dense_decode(vals, idx, W_dec):

@@ -74,14 +74,16 @@ def _remove_parallel(g, W):
     return g - (g * W).sum(-1, keepdims=True) * W
 
 
-def make_step(scfg: SAEConfig, tcfg: TrainConfig):
+def make_step(scfg: SAEConfig, tcfg: TrainConfig, with_aux: bool = True):
+    """with_aux: include the topk family's aux-k term (fit compiles a second step without it
+    and takes that one while no latent is dead, when the term is 0)."""
     opt, unit_norm = optimizer(tcfg), scfg.arch != "relu"
 
     def step(state: TrainState, hyper: Hyper, x_raw: Float[Array, "b d_in"], factor) -> tuple[TrainState, dict]:
         x = x_raw * factor
         dead = state.since_fired >= scfg.dead_tokens
         (loss, st), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(
-            state.sae, x, hyper, l1_scale(state.step, tcfg), dead, scfg)
+            state.sae, x, hyper, l1_scale(state.step, tcfg), dead, scfg, with_aux)
         if unit_norm:
             grads = eqx.tree_at(lambda g: g.W_dec, grads, _remove_parallel(grads.W_dec, state.sae.W_dec))
         updates, opt_state = opt.update(grads, state.opt_state)
@@ -97,10 +99,24 @@ def make_step(scfg: SAEConfig, tcfg: TrainConfig):
             thr = jnp.where(jnp.isfinite(bt), new, thr)
         new_state = TrainState(sae, opt_state, state.step + 1, jax.random.split(state.key)[0], since, thr)
         metrics = dict(loss=loss, mse=st["mse"], fvu=st["fvu"], l0=st["l0"], aux=st["aux"],
-                       sparsity=st["sparsity"], lr=lr, dead=dead.sum())
+                       sparsity=st["sparsity"], lr=lr, dead=dead.sum(), dead_next=(since >= scfg.dead_tokens).sum())
         return new_state, metrics
 
     return step
+
+
+def over_members(fn, chunk: int):
+    """fn(state, hyper, *shared) over stacked members: vmapped within chunks of `chunk`
+    members, the chunks in sequence (lax.map), every member reading the same shared inputs."""
+    def run(states, hypers, *shared):
+        return jax.lax.map(lambda sh: fn(sh[0], sh[1], *shared), (states, hypers), batch_size=chunk)
+    return run
+
+
+def sweep_chunk(tcfg: TrainConfig, n_members: int, devices) -> int:
+    if tcfg.sweep_chunk > 0:
+        return min(tcfg.sweep_chunk, n_members)
+    return 1 if devices[0].platform == "cpu" else n_members
 
 
 def _zero_latents(tree: SAE, dead) -> SAE:
@@ -119,7 +135,9 @@ def make_resample(scfg: SAEConfig):
         dead = state.since_fired >= scfg.dead_tokens
         err = ((sae.decode(jax.nn.relu(sae.pre_acts(x))) - x) ** 2).sum(-1)
         key, sub = jax.random.split(state.key)
-        pick = jax.random.categorical(sub, jnp.log(err + 1e-12), shape=(scfg.d_sae,))
+        # inverse-CDF sampling: categorical's Gumbel trick would draw a [d_sae, batch] tensor, which
+        # XLA-CPU fused with the matmuls above into one kernel measured at 16 s
+        pick = jax.random.choice(sub, x.shape[0], (scfg.d_sae,), p=err + 1e-12)
         v = x[pick] - sae.b_dec
         v = v / jnp.maximum(jnp.linalg.norm(v, axis=1, keepdims=True), 1e-8)
         alive = (~dead).astype(jnp.float32)
@@ -229,6 +247,9 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
         raise SAEError("the store has no training windows left after the held-out split; dump more tokens")
     b_dec = _b_dec_init(store, train_w, factor, tcfg)
 
+    step_fns = [make_step(scfg, tcfg, with_aux=False), make_step(scfg, tcfg)]  # [no latent dead, some dead]
+    resample = make_resample(scfg)
+    resample_fn = lambda st, hyper, x: resample(st, x)  # noqa: E731 (the step's argument order)
     if pop:
         for m in members:
             if scfg.topk_family and not 1 <= m["k"] <= scfg.kmax:
@@ -237,13 +258,12 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
                               *[make_hyper(m["lr"], m["l1"], m["k"]) for m in members])
         keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
         state = eqx.filter_vmap(lambda k: init_state(scfg, tcfg, k, b_dec))(keys)
-        step_fn = eqx.filter_vmap(make_step(scfg, tcfg), in_axes=(0, 0, None, None))
-        resample_fn = eqx.filter_vmap(make_resample(scfg), in_axes=(0, None))
+        chunk = sweep_chunk(tcfg, len(members), devices)
+        step_fns, resample_fn = [over_members(f, chunk) for f in step_fns], over_members(resample_fn, chunk)
     else:
         hypers = make_hyper(tcfg.lr_for(scfg.d_sae), tcfg.l1_for(scfg.arch), scfg.k)
         state = init_state(scfg, tcfg, jax.random.PRNGKey(tcfg.seed), b_dec)
-        step_fn, resample_fn = make_step(scfg, tcfg), make_resample(scfg)
-    step_fn, resample_fn = eqx.filter_jit(step_fn), eqx.filter_jit(resample_fn)
+    step_fns, resample_fn = [eqx.filter_jit(f) for f in step_fns], eqx.filter_jit(resample_fn)
 
     ckpt = Checkpointer(ckpt_dir)
     identity = dict(arch=scfg.arch, d_in=scfg.d_in, d_sae=scfg.d_sae, n_members=len(members) if pop else 0)
@@ -280,14 +300,16 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
             from tqdm import tqdm
             bar = tqdm(total=tcfg.steps, initial=start, desc=desc, dynamic_ncols=True)
     step = start
+    any_dead = scfg.topk_family and bool(np.any(np.asarray(jax.device_get(state.since_fired)) >= scfg.dead_tokens))
     try:
         for step in range(start, end):
             t0 = time.perf_counter()
             x = jax.device_put(next(it), data_sharding)
             if scfg.arch == "relu" and step > 0 and step % period == 0 and step < stop_resample:
-                state = resample_fn(state, x * factor)
-            state, m = step_fn(state, hypers, x, factor)
+                state = resample_fn(state, hypers, x * factor)
+            state, m = step_fns[any_dead](state, hypers, x, factor)
             m = jax.device_get(m)
+            any_dead = scfg.topk_family and bool(np.any(m["dead_next"]))
             loss = np.atleast_1d(m["loss"])
             if not np.isfinite(loss).all():
                 who = f" (sweep member {int(np.argmin(np.isfinite(loss)))})" if pop else ""

@@ -118,12 +118,13 @@ def test_resample_resets_only_dead_latents():
     np.testing.assert_allclose(dec_norms[d], np.linalg.norm(np.asarray(st.sae.W_dec)[a], axis=1).mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch,members", [
-    ("relu", [dict(l1=0.5, lr=3e-3), dict(l1=2.0, lr=1e-3), dict(l1=1.0, lr=3e-3)]),
-    ("topk", [dict(k=2), dict(k=6)]),
+@pytest.mark.parametrize("arch,members,chunk", [
+    # a vmapped chunk of 2 members, then 1: both the vmap and the loop over chunks
+    ("relu", [dict(l1=0.5, lr=3e-3), dict(l1=2.0, lr=1e-3), dict(l1=1.0, lr=3e-3)], 2),
+    ("topk", [dict(k=2), dict(k=6)], 0),
 ])
-def test_sweep_equals_single_runs(store_dir, tmp_path, arch, members):
-    tc = _tcfg(steps=30)
+def test_sweep_equals_single_runs(store_dir, tmp_path, arch, members, chunk):
+    tc = _tcfg(steps=30, sweep_chunk=chunk)
     members = [dict(dict(l1=1.0, lr=3e-3, k=4, seed=0), **m) for m in members]
     s = run_sweep(store_dir, tmp_path / "sweep", dict(arch=arch, d_sae=D_SAE), tc, members)
     assert (tmp_path / "sweep" / "pareto.png").stat().st_size > 0
