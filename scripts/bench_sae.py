@@ -7,6 +7,7 @@ environment (.venv-bench-sae, `make peers`) in a child process; they never enter
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,10 +74,19 @@ def main():
     flops = 12 * B * D * S
     res["relu_tokens_per_s"], res["relu_frac_of_ceiling"] = B / t, flops / t / ceiling
     rows.append(("relu-L1 step", f"{B / t:,.0f} tok/s", f"{flops / t / ceiling:.0%} of ceiling"))
+    from sae_jax import cpu_kernels
+    kernels = cpu_kernels.enabled()
     t_sp = step_bench("topk")
+    os.environ["MECHINTERP_CPU_KERNELS"] = "0"  # read when a step is traced
+    t_xla = step_bench("topk")
     t_dn = step_bench("topk", sparse_backward=False)
+    os.environ.pop("MECHINTERP_CPU_KERNELS")
+    res["cpu_kernels"] = kernels
     res["topk_tokens_per_s"], res["topk_dense_backward_tokens_per_s"] = B / t_sp, B / t_dn
-    rows.append((f"TopK k={a.k} step (sparse VJP)", f"{B / t_sp:,.0f} tok/s", f"{t_dn / t_sp:.2f}x dense backward"))
+    res["topk_pure_xla_tokens_per_s"] = B / t_xla
+    rows.append((f"TopK k={a.k} step (sparse VJP{', C++ CPU kernels' if kernels else ''})", f"{B / t_sp:,.0f} tok/s",
+                 f"{t_xla / t_sp:.2f}x pure XLA, {t_dn / t_sp:.2f}x dense backward"))
+    rows.append((f"TopK k={a.k} step (sparse VJP, pure XLA)", f"{B / t_xla:,.0f} tok/s", ""))
     rows.append((f"TopK k={a.k} step (dense backward)", f"{B / t_dn:,.0f} tok/s", ""))
     t_aux = step_bench("topk", with_aux=True)
     res["topk_with_aux_tokens_per_s"] = B / t_aux

@@ -86,8 +86,10 @@ def test_losses_match_float64_finite_differences():
     assert rep["theta_grad_nonzero"] > 0.1  # some pre-activations sit inside the kernel
 
 
+@pytest.mark.parametrize("kernels", ["1", "0"])  # the C++ CPU kernels, and the pure-XLA path
 @pytest.mark.parametrize("b,d,s,k", [(64, 24, 96, 8), (33, 16, 40, 40)])
-def test_sparse_topk_equals_dense(b, d, s, k):
+def test_sparse_topk_equals_dense(b, d, s, k, kernels, monkeypatch):
+    monkeypatch.setenv("MECHINTERP_CPU_KERNELS", kernels)
     ks = jax.random.split(jax.random.PRNGKey(0), 5)
     xc = jax.random.normal(ks[0], (b, d))
     W_enc = jax.random.normal(ks[1], (d, s)) / np.sqrt(d)
@@ -111,6 +113,28 @@ def test_sparse_topk_equals_dense(b, d, s, k):
     np.testing.assert_allclose(ls, ld, rtol=1e-5)
     for a, bb in zip(gs, gd):
         np.testing.assert_allclose(np.asarray(a), np.asarray(bb), rtol=2e-4, atol=2e-4 * float(jnp.abs(bb).max()))
+
+
+def test_cpu_kernels_match_xla():
+    """The C++ kernels (built here, or the test fails) against the XLA ops they replace, on
+    rows with ties (relu zeros) and under vmap, as sweeps call them."""
+    from sae_jax import cpu_kernels as C
+    assert C.enabled(), "the C++ CPU kernels did not build (see the warning above)"
+    ks = jax.random.split(jax.random.PRNGKey(0), 4)
+    b, n, d, k = 70, 300, 24, 9
+    z = jax.nn.relu(jax.random.normal(ks[0], (b, n))).at[0].set(0.0).at[1, : n // 2].set(1.0)
+    for got, want in zip(jax.jit(lambda z: C.topk(z, k))(z), jax.lax.top_k(z, k)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    _, idx = jax.lax.top_k(z, k)
+    W, x, c = (jax.random.normal(kk, shape) for kk, shape in zip(ks[1:], [(n, d), (b, d), (b, k)]))
+    pairs = [(C.gather_sum(c, idx, W), jnp.einsum("bk,bkd->bd", c, W[idx])),
+             (C.gather_dot(x, idx, W), jnp.einsum("bd,bkd->bk", x, W[idx])),
+             (C.scatter_rows(idx, c, x, n), jnp.zeros((n, d)).at[idx.reshape(-1)].add(
+                 (c[:, :, None] * x[:, None, :]).reshape(-1, d)))]
+    for got, want in pairs:
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    stacked = jax.vmap(lambda c: C.gather_sum(c, idx, W))(jnp.stack([c, 2 * c]))
+    np.testing.assert_allclose(np.asarray(stacked[1]), 2 * np.asarray(pairs[0][1]), rtol=1e-5, atol=1e-5)
 
 
 if __name__ == "__main__":
