@@ -36,7 +36,7 @@ def main():
 
     from sae_jax.config import SAEConfig, TrainConfig
     from sae_jax.losses import make_hyper
-    from sae_jax.train import fit, init_state, make_step, over_members
+    from sae_jax.train import init_state, make_step, over_members
 
     B, D, S = a.batch, a.d_in, a.d_sae
     x = jax.random.normal(jax.random.PRNGKey(0), (B, D))
@@ -102,7 +102,7 @@ def main():
                  f"{t_seq / (a.sweep * t):.2f}x the cost of {a.sweep} single steps"))
     rows.append((f"the same, all {a.sweep} vmapped at once", f"{a.sweep * B / t_vmap:,.0f} SAE-tok/s",
                  f"{t_vmap / (a.sweep * t):.2f}x"))
-    t_runs = sweep_vs_single_runs(fit, SAEConfig, TrainConfig, D, S, B, a.sweep, a.sweep_steps)
+    t_runs = sweep_vs_single_runs(D, S, B, a.sweep, a.sweep_steps)
     res["sweep_run_vs_singles"] = t_runs["sweep"] / t_runs["singles"]
     res["sweep_run_seconds"] = t_runs
     rows.append((f"sweep of {a.sweep} relu runs, {a.sweep_steps} steps end to end", f"{t_runs['sweep']:.1f} s",
@@ -152,12 +152,14 @@ def main():
     print(f"wrote {out}")
 
 
-def sweep_vs_single_runs(fit, SAEConfig, TrainConfig, d_in, d_sae, batch, n, steps) -> dict:
+def sweep_vs_single_runs(d_in, d_sae, batch, n, steps) -> dict:
     """Wall seconds of one `fit` of n relu members vs n single fits (compile, batch reads,
     checkpoint included) on a synthetic store of this width."""
     import tempfile
 
+    from sae_jax.config import SAEConfig, TrainConfig
     from sae_jax.pipeline import load_store
+    from sae_jax.train import fit
     from sae_jax.synthetic import write_synthetic_store
 
     with tempfile.TemporaryDirectory() as tmp:
