@@ -10,12 +10,12 @@ PEERS_TL  := .venv-bench-tl/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test bench peers smoke venv chromium clean
+.PHONY: demo test bench peers smoke venv chromium compiler clean
 
 demo: $(STAMP)                    ## the main job on the embedded default model
 	$(PY) scripts/run_all.py
 
-test: $(STAMP) $(PEERS_SAE) chromium   ## the test suite (what CI runs)
+test: $(STAMP) $(PEERS_SAE) chromium compiler   ## the test suite (what CI runs)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL)   ## every benchmark, ratios measured side by side
@@ -40,6 +40,12 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	.venv-bench-$*/bin/python -m pip install -q --upgrade pip
 	.venv-bench-$*/bin/python -m pip install -q -r $<
 	touch $@
+
+compiler:                         ## sae_jax's C++ CPU kernels are built on first use (pure-XLA fallback without one)
+	@command -v c++ >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null || \
+		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; } || \
+		echo "note: no C++ compiler: TopK training falls back to pure XLA and test_cpu_kernels_match_xla fails"
 
 chromium:                         ## the feature-browser test drives Debian's Chromium (never a download)
 	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
