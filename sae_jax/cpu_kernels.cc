@@ -145,21 +145,18 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MiTopK, TopKImpl,
                                   .Ret<ffi::Buffer<ffi::S32>>()
                                   .Attr<int64_t>("threads"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MiGatherSum, GatherSumImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::S32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("threads"));
+// (float [b, *], int [b, k], float W [n, d]) -> float result, for both gathers
+static auto GatherBinding() {
+  return ffi::Ffi::Bind()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Arg<ffi::Buffer<ffi::S32>>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Ret<ffi::Buffer<ffi::F32>>()
+      .Attr<int64_t>("threads");
+}
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MiGatherDot, GatherDotImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::S32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("threads"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MiGatherSum, GatherSumImpl, GatherBinding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MiGatherDot, GatherDotImpl, GatherBinding());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MiScatterRows, ScatterRowsImpl,
                               ffi::Ffi::Bind()
