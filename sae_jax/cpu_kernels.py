@@ -56,6 +56,9 @@ def _build() -> Path:
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
         out.replace(lib)  # atomic: a concurrent builder finds a whole library or none
+    for old in lib.parent.glob("libsae_cpu_*.so"):  # builds of other source versions
+        if old != lib:
+            old.unlink(missing_ok=True)
     return lib
 
 
