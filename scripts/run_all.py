@@ -43,8 +43,8 @@ SIZES = {  # per stage: extra flags for the stage's script
                  eval=["--n_windows", "64"], browser=[], shift=[],
                  steer=["--max_new_tokens", "30"], ablate=["--n_random", "20", "--n_prompts", "32"]),
 }
-# seconds per stage at the default size, measured on a quiet 2-core CPU (6 min 48 s in all), for the ETA
-EXPECTED_S = dict(smoke=5, ioi=170, dump=20, sae=95, eval=15, browser=15, shift=75, steer=10, ablate=10)
+# seconds per stage at the default size, measured on a quiet 2-core CPU (3 min 44 s in all), for the ETA
+EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9)
 
 
 @dataclass
