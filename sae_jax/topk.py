@@ -28,13 +28,13 @@ SCATTER_CHUNK = 256
 """Tokens per scatter step: chunk * k rows of d_in floats (~19 MB at k = 32, d_in = 576)."""
 
 
-def _kernels(*arrays) -> bool:
+def uses_kernels(*arrays) -> bool:
     """Use the C++ CPU kernels (sae_jax/cpu_kernels.cc): float32 on the CPU, when they built."""
     return all(a.dtype == jnp.float32 for a in arrays) and cpu_kernels.enabled()
 
 
 def select_topk(z: Float[Array, "b n"], k: int) -> tuple[Float[Array, "b k"], Int[Array, "b k"]]:
-    return cpu_kernels.topk(z, k) if _kernels(z) else jax.lax.top_k(z, k)
+    return cpu_kernels.topk(z, k) if uses_kernels(z) else jax.lax.top_k(z, k)
 
 
 def _after(*arrays):
@@ -45,7 +45,7 @@ def _after(*arrays):
 
 def gather_sum(coef: Float[Array, "b k"], idx: Int[Array, "b k"], W: Float[Array, "n d"]) -> Float[Array, "b d"]:
     """sum_j coef[:, j, None] * W[idx[:, j]], one gather-add per j (no [b, k, d] temporary)."""
-    if _kernels(coef, W):
+    if uses_kernels(coef, W):
         return cpu_kernels.gather_sum(coef, idx, W)
     coef, idx = _after(coef, idx)
     return jax.lax.fori_loop(0, idx.shape[1], lambda j, out: out + coef[:, j, None] * W[idx[:, j]],
@@ -54,7 +54,7 @@ def gather_sum(coef: Float[Array, "b k"], idx: Int[Array, "b k"], W: Float[Array
 
 def gather_dot(g: Float[Array, "b d"], idx: Int[Array, "b k"], W: Float[Array, "n d"]) -> Float[Array, "b k"]:
     """out[b, j] = g[b] . W[idx[b, j]], one column at a time (no [b, k, d] temporary)."""
-    if _kernels(g, W):
+    if uses_kernels(g, W):
         return cpu_kernels.gather_dot(g, idx, W)
     g, idx = _after(g, idx)
     return jax.lax.fori_loop(0, idx.shape[1], lambda j, out: out.at[:, j].set((g * W[idx[:, j]]).sum(-1)),
@@ -63,7 +63,7 @@ def gather_dot(g: Float[Array, "b d"], idx: Int[Array, "b k"], W: Float[Array, "
 
 def scatter_rows(idx: Int[Array, "b k"], coef: Float[Array, "b k"], vecs: Float[Array, "b d"], n: int) -> Float[Array, "n d"]:
     """out[n, d] with out[idx[b, j]] += coef[b, j] * vecs[b], over token chunks that fit in cache."""
-    if _kernels(coef, vecs):
+    if uses_kernels(coef, vecs):
         return cpu_kernels.scatter_rows(idx, coef, vecs, n)
     idx, coef, vecs = _after(idx, coef, vecs)
     b, k = idx.shape

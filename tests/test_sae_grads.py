@@ -115,6 +115,30 @@ def test_sparse_topk_equals_dense(b, d, s, k, kernels, monkeypatch):
         np.testing.assert_allclose(np.asarray(a), np.asarray(bb), rtol=2e-4, atol=2e-4 * float(jnp.abs(bb).max()))
 
 
+@pytest.mark.parametrize("every", [4, 8])  # 16 dead latents (more than n_aux = 12), 8 (fewer)
+def test_sparse_aux_k_equals_dense(every, monkeypatch):
+    """With the C++ kernels the aux-k term takes the sparse encode/decode; without, the dense
+    one: the same loss and gradients."""
+    import equinox as eqx
+    from sae_jax.config import SAEConfig
+    from sae_jax.losses import _aux_k_loss
+    from sae_jax.modules import init_sae
+    cfg = SAEConfig(arch="topk", d_in=16, d_sae=64, k=4, aux_k=12)
+    sae = init_sae(cfg, jax.random.PRNGKey(0), jnp.zeros(16))
+    sae = eqx.tree_at(lambda s: s.b_enc, sae, 0.1 * jax.random.normal(jax.random.PRNGKey(1), (64,)))
+    x, resid = (jax.random.normal(k, (40, 16)) for k in jax.random.split(jax.random.PRNGKey(2)))
+    dead = jnp.arange(64) % every == 0
+    out = {}
+    for kernels in ("1", "0"):
+        monkeypatch.setenv("MECHINTERP_CPU_KERNELS", kernels)
+        out[kernels] = eqx.filter_value_and_grad(lambda s: _aux_k_loss(s, x, resid, dead, cfg))(sae)
+    (l1, g1), (l0, g0) = out["1"], out["0"]
+    assert float(l1) > 0
+    np.testing.assert_allclose(float(l1), float(l0), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(eqx.filter(g1, eqx.is_inexact_array)), jax.tree.leaves(eqx.filter(g0, eqx.is_inexact_array))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * float(jnp.abs(b).max() + 1e-12))
+
+
 def test_cpu_kernels_match_xla():
     """The C++ kernels (built here, or the test fails) against the XLA ops they replace, on
     rows with ties (relu zeros) and under vmap, as sweeps call them."""
