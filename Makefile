@@ -10,19 +10,25 @@ PEERS_TL  := .venv-bench-tl/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test bench peers smoke venv chromium compiler clean
+.PHONY: demo test test-fast lint bench peers smoke venv chromium compiler clean
 
 demo: $(STAMP)                    ## the main job on the embedded default model
-	$(PY) scripts/run_all.py
+	$(VENV)/bin/mechinterp demo
 
-test: $(STAMP) $(PEERS_SAE) chromium compiler   ## the test suite (what CI runs)
+test: $(STAMP) $(PEERS_SAE) chromium compiler lint   ## the test suite (what CI runs)
 	$(PY) -m pytest -q tests
 
+test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers (under 2 minutes)
+	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL)   ## every benchmark, ratios measured side by side
-	$(PY) scripts/bench_all.py
+	$(PY) scripts/bench/bench_all.py
 
 smoke: $(STAMP)
-	$(PY) scripts/smoke.py
+	$(VENV)/bin/mechinterp smoke
 
 venv: $(STAMP)
 peers: $(PEERS_SAE) $(PEERS_TL)

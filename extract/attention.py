@@ -15,7 +15,7 @@ eager computation (the probabilities must exist to be read or replaced).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from transformers import AttentionInterface

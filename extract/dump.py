@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -25,10 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from extract.corpus import DEFAULT_CORPUS, WindowStream, open_corpus
+from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
-from extract.models import DEFAULT_MODEL, load_model
-from extract.store import StoreError, StoreMeta, StoreWriter, default_store_dir, open_store, read_meta
+from extract.models import load_model
+from extract.store import StoreError, StoreMeta, open_store, read_meta
+from extract.store_writer import StoreWriter
+from extract.windows import WindowStream
+from mechinterp import DEFAULT_MODEL
+from mechinterp.paths import RUNS, default_store_dir
 
 PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
                       "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized")
@@ -46,26 +49,29 @@ class DumpInterrupted(RuntimeError):
 class DumpConfig:
     model: str = DEFAULT_MODEL
     """Registry name, Hugging Face repo id or local model directory (see extract/models.py)."""
-    hooks: tuple[str, ...] = ()
-    """Hook names (TransformerLens style); one store each. Empty: `layer` and `site`."""
+    hooks: tuple[str, ...] = field(default=(), metadata={"flag": "hook", "repeat": True})
+    """Hook name (TransformerLens style), e.g. blocks.15.hook_resid_pre; repeat for several (one
+    store each). None given: `layer` and `site`."""
     layer: int | None = None
     """Layer for `site` when no hooks are named; default the middle layer (n_layers // 2)."""
     site: str = "resid_pre"
-    """Site within the layer, e.g. resid_pre, resid_post, mlp_out, attn.hook_z."""
+    """Site within `layer`: resid_pre, resid_mid, resid_post, attn_out, mlp_out, mlp_in, attn.hook_z, mlp.hook_post."""
     n_tokens: int = 25_000
     """Activation rows to write (per hook), rounded up to whole windows."""
     ctx: int = 128
     """Tokens per window, BOS included."""
     out: str | None = None
-    """Store directory (one hook) or parent of one directory per hook. Default runs/acts/<model>/<hook>."""
+    """Store directory (one hook) or parent of one directory per hook (None: runs/acts/<model>/<hook>)."""
     device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     seed: int = 0
     """Seeds the document shuffle and the held-out split."""
     batch: int = 16
     """Windows per forward pass."""
     keep_bos: bool = False
     """Store the BOS position's activations too (dropped by default: their norms are outliers)."""
-    dtype: str = "float16"
+    dtype: str = field(default="float16", metadata={"choices": ("float16", "float32")})
+    """Storage dtype of the activations (float16 is refused where a value overflows it)."""
     corpus: str = DEFAULT_CORPUS
     """Corpus spec: bbc, shakespeare, dir:PATH, hf:NAME[:SPLIT], A+B (see extract/corpus.py)."""
     text_field: str = "text"
@@ -75,7 +81,9 @@ class DumpConfig:
     flush_every: int = 4
     """Batches between flushes: at most this many batches are redone after a crash."""
     progress: bool = True
-    runs_dir: str = "runs"
+    """Show a progress bar (items/s, ETA)."""
+    runs_dir: str = RUNS
+    """Parent of the default output folders."""
 
     def __post_init__(self):
         if self.n_tokens < 1:
@@ -223,6 +231,7 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
         if (path / "meta.json").exists():
             old = read_meta(path)
             if old.complete and not old.mismatches(meta):
+                open_store(path)  # its files must match meta.json too: a truncated store is an error, not "done"
                 results[name] = DumpResult(path, old, 0, 0.0, skipped=True)
                 continue
         writers[name] = StoreWriter.create_or_resume(path, meta)

@@ -11,8 +11,8 @@ removed in a `finally`, also when the forward raises.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -43,6 +43,8 @@ class HookedModel:
         self.d_model = cfg.hidden_size
         self.n_heads = cfg.num_attention_heads
         self.d_head = getattr(cfg, "head_dim", None) or self.d_model // self.n_heads
+        self.d_mlp = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * self.d_model
+        """Width of the MLP's hidden layer (mlp.hook_post)."""
         self.n_kv_heads = getattr(cfg, "num_key_value_heads", None) or self.n_heads
         self.d_vocab = cfg.vocab_size
         model.config._attn_implementation = attention.register()

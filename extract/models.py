@@ -23,6 +23,8 @@ from urllib.parse import urlparse
 import torch
 
 from extract.hooked import HookedModel
+from mechinterp import DEFAULT_MODEL
+from mechinterp.paths import cache_root
 
 
 class ModelLoadError(ValueError):
@@ -56,11 +58,7 @@ REGISTRY = {s.name: s for s in [
     ModelSpec("gpt2-random", "random", bos="<|endoftext|>",
               note="GPT2Config() (GPT-2 small shapes), random weights (seed 0), real GPT-2 BPE; for code paths"),
 ]}
-DEFAULT_MODEL = "smollm2-135m-q4"
 
-
-def cache_root() -> Path:
-    return Path(os.environ.get("MECHINTERP_CACHE", Path.home() / ".cache" / "mechinterp"))
 
 
 # ---------------------------------------------------------------------------- devices
@@ -146,7 +144,8 @@ def converted_dir(spec: ModelSpec) -> Path:
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelLoadError(f"converting {src} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+        raise ModelLoadError(f"converting {src} failed: {why}")
     (tmp / "source.json").write_text(json.dumps({"gguf": str(src), "bytes": src.stat().st_size,
                                                  "seconds": round(time.time() - t0, 1)}))
     shutil.rmtree(out, ignore_errors=True)

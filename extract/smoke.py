@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from extract.models import load_model
+from mechinterp import DEFAULT_MODEL
 
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 
-def smoke(model_name: str, device: str = "auto", hook: str | None = None, prompt: str = IOI_PROMPT, top: int = 5) -> list[str]:
-    model = load_model(model_name, device=device)
-    hook = hook or f"blocks.{model.n_layers // 2}.hook_resid_pre"
+@dataclass(frozen=True)
+class SmokeConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, Hugging Face repo id or local model directory (extract/models.py)."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    hook: str | None = None
+    """Hook to capture (None: the middle layer's hook_resid_pre)."""
+    prompt: str = IOI_PROMPT
+    """Prompt to run."""
+    top: int = 5
+    """Next-token guesses shown."""
+
+    def __post_init__(self):
+        if not self.prompt:
+            raise ValueError("--prompt is empty; give some text")
+
+
+def smoke(cfg: SmokeConfig) -> list[str]:
+    model = load_model(cfg.model, device=cfg.device)
+    hook = cfg.hook or f"blocks.{model.n_layers // 2}.hook_resid_pre"
+    prompt, top = cfg.prompt, cfg.top
     tokens = model.to_tokens(prompt)
     logits, cache = model.run_with_cache(tokens, names=[hook])
     probs = torch.softmax(logits[0, -1].float(), dim=-1)

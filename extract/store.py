@@ -17,36 +17,16 @@ This module imports numpy only: the JAX side reads stores through it.
 from __future__ import annotations
 
 import json
-import mmap
 import os
-import re
-import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 FORMAT_VERSION = 1
 META_FILE, ACTS_FILE, TOKENS_FILE = "meta.json", "acts.npy", "tokens.npy"
 DTYPES = ("float16", "float32")
-
-
-# Where a dump writes when no --out is given: runs/acts/<model>/<hook>. DEFAULT_STORE is that
-# place for the default model's default site (middle layer resid_pre), which the SAE stage reads.
-def model_dir_name(model: str) -> str:
-    """A model name as one folder name: a local model directory by its own name, owner/name -> owner--name."""
-    if Path(model).exists():
-        model = Path(model).resolve().name
-    return re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")
-
-
-def default_store_dir(model: str, hook: str, runs_dir: str | Path = "runs") -> Path:
-    return Path(runs_dir) / "acts" / model_dir_name(model) / hook
-
-
-DEFAULT_STORE = default_store_dir("smollm2-135m-q4", "blocks.15.hook_resid_pre")
 
 
 class StoreError(ValueError):
@@ -101,7 +81,7 @@ class StoreMeta:
     # fields that must agree for a dump to be appended to an existing store
     IDENTITY = ("model", "weights", "hook", "d_model", "ctx", "keep_bos", "prepend_bos", "dtype", "n_windows", "corpus", "shard")
 
-    def mismatches(self, other: "StoreMeta") -> list[str]:
+    def mismatches(self, other: StoreMeta) -> list[str]:
         return [f"{k}: store has {getattr(self, k)!r}, asked for {getattr(other, k)!r}"
                 for k in self.IDENTITY if getattr(self, k) != getattr(other, k)]
 
@@ -113,6 +93,9 @@ def read_meta(path: str | Path) -> StoreMeta:
                          "create one with scripts/cache_activations.py")
     try:
         raw = json.loads(meta_path.read_text())
+        if not isinstance(raw, dict):
+            raise StoreError(f"{meta_path} holds a JSON {type(raw).__name__}, not an object; the store is damaged, "
+                             "delete it and re-run the dump")
         if raw.get("format_version") != FORMAT_VERSION:
             raise StoreError(f"{meta_path} has format version {raw.get('format_version')}, "
                              f"this code reads {FORMAT_VERSION}; re-run the dump")
@@ -129,136 +112,13 @@ def write_meta(path: str | Path, meta: StoreMeta) -> None:
     os.replace(tmp, meta_path)
 
 
-class StoreWriter:
-    """Writes windows of activations into a store, resuming one left incomplete.
-
-    Usage: w = StoreWriter.create_or_resume(path, meta); for batch: w.write(acts, tokens); w.finish().
-    `w.windows_done` tells a resumed dump where to start.
-    """
-
-    def __init__(self, path: Path, meta: StoreMeta, acts: np.memmap, tokens: np.memmap):
-        self.path, self.meta, self.acts, self.tokens = path, meta, acts, tokens
-        self._norm_sum = float(meta.stats.get("norm_sum", 0.0))
-        self._sq_norm_sum = float(meta.stats.get("sq_norm_sum", 0.0))
-        self._norm_rows = int(meta.stats.get("norm_rows", 0))
-
-    @property
-    def windows_done(self) -> int:
-        return self.meta.windows_done
-
-    @classmethod
-    def create_or_resume(cls, path: str | Path, meta: StoreMeta) -> "StoreWriter":
-        path = Path(path)
-        if (path / META_FILE).exists():
-            old = read_meta(path)
-            bad = old.mismatches(meta)
-            if bad:
-                raise StoreError(f"{path} holds a different store ({'; '.join(bad)}); "
-                                 "choose another --out or delete it")
-            if old.complete:
-                raise StoreError(f"{path} is already complete ({old.n_rows} rows); nothing to do")
-            acts = _open_array(path / ACTS_FILE, "r+", (old.n_rows, old.d_model), old.dtype)
-            tokens = _open_array(path / TOKENS_FILE, "r+", (old.n_windows, old.ctx), "int32")
-            return cls(path, old, acts, tokens)
-        path.mkdir(parents=True, exist_ok=True)
-        needed = meta.n_rows * meta.d_model * np.dtype(meta.dtype).itemsize + meta.n_windows * meta.ctx * 4
-        free = shutil.disk_usage(path).free
-        if needed > free:
-            raise StoreError(f"not enough disk space in {path}: the store needs {needed / 1e6:.1f} MB, "
-                             f"{free / 1e6:.1f} MB free; free some space or pass a smaller --n_tokens")
-        acts = open_memmap(path / ACTS_FILE, "w+", np.dtype(meta.dtype), (meta.n_rows, meta.d_model))
-        tokens = open_memmap(path / TOKENS_FILE, "w+", np.int32, (meta.n_windows, meta.ctx))
-        _reserve(path / ACTS_FILE)
-        _reserve(path / TOKENS_FILE)
-        meta.windows_done, meta.complete = 0, False
-        write_meta(path, meta)
-        return cls(path, meta, acts, tokens)
-
-    def write(self, acts: np.ndarray, tokens: np.ndarray) -> None:
-        """acts [n_win, ctx, d] or [n_win, rows_per_window, d] (float32), tokens [n_win, ctx]."""
-        m = self.meta
-        n = tokens.shape[0]
-        if acts.shape[1] == m.ctx:
-            acts = acts[:, m.first_pos:]
-        if acts.shape[1:] != (m.rows_per_window, m.d_model) or tokens.shape[1] != m.ctx:
-            raise StoreError(f"batch of shape {acts.shape} / {tokens.shape} does not fit store "
-                             f"rows_per_window={m.rows_per_window}, d_model={m.d_model}, ctx={m.ctx}")
-        if m.windows_done + n > m.n_windows:
-            raise StoreError(f"store sized for {m.n_windows} windows, got {m.windows_done + n}")
-        rows = np.ascontiguousarray(acts.reshape(-1, m.d_model), dtype=np.float32)
-        if m.dtype == "float16":
-            overflow = int((np.abs(rows) > np.finfo(np.float16).max).any(axis=1).sum())
-            if overflow:
-                raise StoreError(f"{overflow} rows of this batch overflow float16 at {m.hook} "
-                                 "(values > 65504); dump with --dtype float32")
-        if not np.isfinite(rows).all():
-            raise StoreError(f"non-finite activations at {m.hook}; check the model and device")
-        r0 = m.windows_done * m.rows_per_window
-        self.acts[r0:r0 + rows.shape[0]] = rows
-        self.tokens[m.windows_done:m.windows_done + n] = tokens
-        # BOS tokens inside windows (document separators) carry attention-sink activations with
-        # norms ~100x the rest; the normalisation statistics leave them out
-        norms = np.linalg.norm(rows[_not_bos(tokens, m)].astype(np.float64), axis=1)
-        self._norm_sum += float(norms.sum())
-        self._sq_norm_sum += float((norms ** 2).sum())
-        self._norm_rows += len(norms)
-        m.windows_done += n
-
-    def flush(self) -> None:
-        """Data first, then meta: a crash between the two only loses the unflushed windows."""
-        self.acts.flush()
-        self.tokens.flush()
-        _release(self.acts)  # written pages would otherwise stay in this process's RSS
-        _release(self.tokens)
-        m = self.meta
-        rows = m.windows_done * m.rows_per_window
-        k = max(self._norm_rows, 1)
-        m.stats.update(norm_sum=self._norm_sum, sq_norm_sum=self._sq_norm_sum, n_rows=rows,
-                       norm_rows=self._norm_rows, bos_rows=rows - self._norm_rows,
-                       mean_norm=self._norm_sum / k, rms_norm=float(np.sqrt(self._sq_norm_sum / k)))
-        write_meta(self.path, m)
-
-    def finish(self) -> StoreMeta:
-        if self.meta.windows_done != self.meta.n_windows:
-            raise StoreError(f"finish() after {self.meta.windows_done} of {self.meta.n_windows} windows")
-        self.flush()
-        self.meta.complete = True
-        write_meta(self.path, self.meta)
-        return self.meta
-
-
-def _release(arr: np.memmap) -> None:
-    """Drop the (flushed) pages of a shared file mapping from this process; the data stays in the
-    file and the page cache, and is read back on the next access."""
-    mm = getattr(arr, "_mmap", None)
-    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            mm.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
-
-
-def _not_bos(tokens: np.ndarray, m: StoreMeta) -> np.ndarray:
+def not_bos_mask(tokens: np.ndarray, m: StoreMeta) -> np.ndarray:
     """Mask over the stored rows of windows `tokens` [n, ctx]: rows whose token is not BOS."""
     row_tokens = np.asarray(tokens)[:, m.first_pos:].reshape(-1)
     return row_tokens != tokens[0, 0] if m.prepend_bos else np.ones(len(row_tokens), bool)
 
 
-def _reserve(path: Path) -> None:
-    """Allocate the file's blocks now, so a full disk fails here with ENOSPC rather than
-    as a SIGBUS in the middle of a memmap write."""
-    size = path.stat().st_size
-    try:
-        with open(path, "r+b") as f:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(f.fileno(), 0, size)
-    except OSError as e:
-        path.unlink(missing_ok=True)
-        raise StoreError(f"cannot allocate {size / 1e6:.1f} MB for {path}: {e.strerror}; "
-                         "free some disk space or pass a smaller --n_tokens") from e
-
-
-def _open_array(path: Path, mode: str, shape: tuple, dtype: str) -> np.memmap:
+def open_array(path: Path, mode: str, shape: tuple, dtype: str) -> np.memmap:
     if not path.exists():
         raise StoreError(f"{path} is missing; the store is damaged, delete it and re-run the dump")
     try:
@@ -373,7 +233,7 @@ class ActivationStore:
         """Mask over the rows of these windows: True where the row's token is not BOS."""
         if not len(windows):
             return np.zeros(0, bool)
-        return _not_bos(np.stack([np.asarray(self.window_tokens(int(w))) for w in windows]), self.meta)
+        return not_bos_mask(np.stack([np.asarray(self.window_tokens(int(w))) for w in windows]), self.meta)
 
     # --- splits and batches
     def heldout_windows(self) -> np.ndarray | None:
@@ -483,8 +343,8 @@ def open_store(path: str | Path, allow_incomplete: bool = False) -> ActivationSt
         if not meta.complete and not allow_incomplete:
             raise StoreError(f"{d} is incomplete ({meta.windows_done}/{meta.n_windows} windows); "
                              "re-run the same dump command to resume it")
-        acts = _open_array(d / ACTS_FILE, "r", (meta.n_rows, meta.d_model), meta.dtype)
-        tokens = _open_array(d / TOKENS_FILE, "r", (meta.n_windows, meta.ctx), "int32")
+        acts = open_array(d / ACTS_FILE, "r", (meta.n_rows, meta.d_model), meta.dtype)
+        tokens = open_array(d / TOKENS_FILE, "r", (meta.n_windows, meta.ctx), "int32")
         shards.append(_Shard(d, meta, acts, tokens))
     world = {s.meta.shard.get("world_size", 1) for s in shards}
     if len(world) == 1 and (ws := world.pop()) > 1 and len(shards) != ws:

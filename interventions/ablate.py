@@ -8,15 +8,50 @@ through the ablated latents.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from interventions.sae import TorchSAE
+from interventions.sae import SAERun, TorchSAE
 from interventions.splice import FeatureEdit, splice_hook
 
 Metric = Callable[[list], float]
+
+
+@dataclass(frozen=True)
+class AblateConfig(SAERun):
+    features: str = "auto:8"
+    """Comma-separated latent indices, or auto:N for the N latents most active on the eval inputs."""
+    eval: str = field(default="ioi", metadata={"choices": ("ioi", "ce")})
+    """ioi: mean IOI logit difference; ce: next-token loss on held-out windows of the SAE's store."""
+    mode: str = field(default="zero", metadata={"choices": ("zero", "mean")})
+    """Ablate to zero or to the latent's mean activation."""
+    n_random: int = 20
+    """Random ablations of the same size (the baseline)."""
+    n_prompts: int = 32
+    """IOI prompts, or held-out windows for --eval ce."""
+    batch: int = 8
+    """Inputs per forward pass."""
+    out: str = "runs/ablate"
+    """Output directory (ablation.json)."""
+
+    def latents(self) -> list[int] | int:
+        """The latent list, or the N of auto:N."""
+        try:
+            if self.features.startswith("auto:"):
+                return int(self.features[5:])
+            return [int(f) for f in self.features.split(",") if f.strip()]
+        except ValueError:
+            raise ValueError(f"--features must be comma-separated integers or auto:N, got {self.features!r}") from None
+
+    def __post_init__(self):
+        chosen = self.latents()
+        if not chosen or (isinstance(chosen, int) and chosen < 1):
+            raise ValueError(f"--features names no latent ({self.features!r})")
+        if self.n_random < 0 or self.n_prompts < 1 or self.batch < 1:
+            raise ValueError("--n_random must be >= 0, --n_prompts and --batch positive")
 
 
 def latent_stats(model, sae: TorchSAE, tokens: torch.Tensor, first_pos: int = 1,
@@ -36,11 +71,12 @@ def latent_stats(model, sae: TorchSAE, tokens: torch.Tensor, first_pos: int = 1,
     return total / max(count, 1), fired
 
 
-def run_ablation_stage(model, sae: TorchSAE, features: list[int] | int, eval_kind: str = "ioi", mode: str = "zero",
-                       n_random: int = 20, n: int = 32, seed: int = 0, batch: int = 8) -> dict:
+def run_ablation_stage(model, sae: TorchSAE, cfg: AblateConfig) -> dict:
     """The ablation stage on a named behaviour: 'ioi' (mean logit difference IO - S over n
     IOI prompts) or 'ce' (mean next-token loss over n held-out windows of the SAE's store).
-    features: latent indices, or a count: that many latents most active on the eval inputs."""
+    cfg.features: latent indices, or auto:N: the N latents most active on the eval inputs."""
+    features, eval_kind, mode, n_random, n, seed, batch = (cfg.latents(), cfg.eval, cfg.mode, cfg.n_random,
+                                                           cfg.n_prompts, cfg.seed, cfg.batch)
     hook = sae.check_fits(model)
     if eval_kind == "ioi":
         from extract.ioi.metrics import logit_diff

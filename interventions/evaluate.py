@@ -17,14 +17,29 @@ never saw) are not spliced or ablated.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from interventions.sae import TorchSAE
+from interventions.sae import SAERun, TorchSAE
 from interventions.splice import spliced
+
+
+@dataclass(frozen=True)
+class EvalConfig(SAERun):
+    acts: str | None = None
+    """Activation store whose held-out windows are used (None: the one named in the SAE's cfg.json)."""
+    n_windows: int = 64
+    """Held-out windows to evaluate on."""
+    batch: int = 8
+    """Windows per forward pass."""
+
+    def __post_init__(self):
+        if self.n_windows < 1 or self.batch < 1:
+            raise ValueError(f"--n_windows and --batch must be positive, got {self.n_windows} and {self.batch}")
 
 
 def _ce_and_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,6 @@
 """An exported SAE (SAELens layout: cfg.json + sae_weights.safetensors) as a torch module.
 
-Encode/decode contract (x raw activations [..., d_in], fp32), the same as sae_jax/export.py:
+Encode/decode contract (x raw activations [..., d_in], fp32), owned by mechinterp/sae_format.py:
 
     pre   = (x - b_dec) @ W_enc + b_enc          (b_dec is subtracted when apply_b_dec_to_input)
     f     = relu(pre)                            "standard"
@@ -13,37 +13,21 @@ Any SAELens-layout SAE on disk loads the same way.
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-ARCHITECTURES = ("standard", "topk", "jumprelu")
-
-
-class SAEError(ValueError):
-    """An SAE export that is missing, damaged, or does not fit the model it is attached to."""
+from mechinterp.sae_format import SAEError, load_export, validate
 
 
 class TorchSAE(nn.Module):
     def __init__(self, weights: dict[str, torch.Tensor], cfg: dict, path: str = ""):
         super().__init__()
-        arch = cfg.get("architecture")
-        if arch not in ARCHITECTURES:
-            raise SAEError(f"{path}: architecture {arch!r} is not one of {ARCHITECTURES}")
-        missing = [k for k in ("W_enc", "b_enc", "W_dec", "b_dec") + (("threshold",) if arch == "jumprelu" else ())
-                   if k not in weights]
-        if missing:
-            raise SAEError(f"{path}: sae_weights.safetensors lacks {missing}; re-export the SAE")
+        validate(weights, cfg, path)
+        arch = cfg["architecture"]
         d_in, d_sae = weights["W_enc"].shape
-        if weights["W_dec"].shape != (d_sae, d_in) or (cfg.get("d_in"), cfg.get("d_sae")) != (d_in, d_sae):
-            raise SAEError(f"{path}: weights W_enc {tuple(weights['W_enc'].shape)} / W_dec "
-                           f"{tuple(weights['W_dec'].shape)} disagree with cfg d_in={cfg.get('d_in')}, "
-                           f"d_sae={cfg.get('d_sae')}; the export is damaged")
-        if arch == "topk" and not 0 < int(cfg.get("k", 0)) <= d_sae:
-            raise SAEError(f"{path}: topk SAE needs 0 < k <= d_sae, cfg has k={cfg.get('k')}")
         self.cfg, self.path, self.arch = cfg, path, arch
         self.d_in, self.d_sae = d_in, d_sae
         self.k = int(cfg.get("k", 0))
@@ -87,7 +71,8 @@ class TorchSAE(nn.Module):
         if not hook:
             raise SAEError(f"{self.path}: cfg.json names no hook_name; pass the hook explicitly")
         site = model.site(hook)  # KeyError with the valid names for a bad one
-        width = model.d_model if site.kind in ("in", "out", "mid") and "mlp.hook_post" not in hook else None
+        width = model.d_mlp if hook.endswith("mlp.hook_post") else model.d_model if site.kind in ("in", "out", "mid") \
+            else None
         if width is not None and width != self.d_in:
             raise SAEError(f"SAE {self.path} has d_in={self.d_in} but {hook} of {model.name} has width {width}; "
                            "this SAE was trained on another model or site")
@@ -98,14 +83,31 @@ class TorchSAE(nn.Module):
 
 
 def load_sae(path: str | Path, device: str | torch.device = "cpu") -> TorchSAE:
-    path = Path(path)
-    cfg_path, w_path = path / "cfg.json", path / "sae_weights.safetensors"
-    if not cfg_path.exists() or not w_path.exists():
-        raise SAEError(f"{path} is not an SAE export (needs cfg.json and sae_weights.safetensors); "
-                       "train one with scripts/train_sae.py")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-        weights = load_file(str(w_path))
-    except (json.JSONDecodeError, OSError, Exception) as e:  # safetensors raises its own error types
-        raise SAEError(f"{path}: cannot read the export ({type(e).__name__}: {e}); re-export the SAE") from e
-    return TorchSAE(weights, cfg, str(path)).to(device)
+    weights, cfg = load_export(path)
+    return TorchSAE({k: torch.from_numpy(v) for k, v in weights.items()}, cfg, str(path)).to(device)
+
+
+@dataclass(frozen=True)
+class SAERun:
+    """What every stage that acts with an exported SAE takes."""
+    sae: str
+    """SAE export directory (cfg.json + sae_weights.safetensors)."""
+    model: str | None = None
+    """Model to attach it to (None: the one named in the SAE's cfg.json; another one is refused)."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    seed: int = 0
+    """Seeds every random choice of the stage."""
+
+    def load(self):
+        """(model, SAE on the model's device): the SAE's own model unless --model names it."""
+        from extract.models import load_model
+
+        sae = load_sae(self.sae)
+        if self.model and sae.model_name and self.model != sae.model_name:
+            raise SAEError(f"--model {self.model!r} is not the model SAE {self.sae} was trained on "
+                           f"({sae.model_name!r}); drop --model or pass that one")
+        if not (self.model or sae.model_name):
+            raise SAEError(f"{self.sae}: cfg.json names no model_name; pass --model")
+        model = load_model(self.model or sae.model_name, device=self.device)
+        return model, sae.to(model.device)

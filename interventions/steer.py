@@ -6,10 +6,39 @@ alpha x W_dec[feature] (added at every position after BOS).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 
-from interventions.sae import TorchSAE
+from interventions.sae import SAERun, TorchSAE
 from interventions.splice import FeatureEdit, splice_hook
+
+
+@dataclass(frozen=True)
+class SteerConfig(SAERun):
+    feature: str = "auto"
+    """Latent index, or auto: a moderately frequent latent with a strong logit effect."""
+    alpha: float | None = None
+    """Amount of the (unit-norm) decoder direction to add (None: 2x the site's mean norm on the prompt)."""
+    prompt: str = "I think that"
+    """Prompt to continue."""
+    max_new_tokens: int = 30
+    """Tokens generated, with and without steering."""
+    top: int = 10
+    """Tokens shown per logit table."""
+    out: str = "runs/steer"
+    """Output directory (steer_f<feature>_a<alpha>.json)."""
+
+    def __post_init__(self):
+        if not self.prompt.strip():
+            raise ValueError("--prompt is empty; give the text to continue")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"--max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.alpha is not None and not math.isfinite(self.alpha):
+            raise ValueError(f"--alpha must be a finite number, got {self.alpha}")
+        if self.feature != "auto" and not self.feature.isdigit():
+            raise ValueError(f"--feature must be a latent index or auto, got {self.feature!r}")
 
 
 def feature_logit_effects(model, sae: TorchSAE, features: list[int] | torch.Tensor, top: int = 10) -> list[dict]:
@@ -50,7 +79,7 @@ def greedy(model, tokens: torch.Tensor, max_new_tokens: int, hooks=()) -> torch.
 
 
 @torch.no_grad()
-def steer(model, sae: TorchSAE, feature: int, alpha: float | None, prompt: str, max_new_tokens: int = 30,
+def steer(model, sae: TorchSAE, feature: int, alpha: float | None, prompt: str, max_new_tokens: int,
           top: int = 10) -> dict:
     """alpha None: twice the mean norm of the prompt's activations at the site (after BOS)."""
     if not 0 <= feature < sae.d_sae:

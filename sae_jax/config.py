@@ -15,19 +15,19 @@ DEFAULT_L1 = {"relu": 5.0, "jumprelu": 0.5, "topk": 0.0, "batchtopk": 0.0}
 
 @dataclass(frozen=True)
 class SAEConfig:
-    arch: str = "relu"
+    arch: str = field(default="relu", metadata={"choices": ARCHS})
     """relu (L1 weighted by decoder norms), topk, batchtopk or jumprelu."""
-    d_in: int = 576
-    """Width of the activations; read from the store by the trainer."""
+    d_in: int | None = field(default=None, metadata={"no_flag": True})
+    """Width of the activations; the trainer reads it from the store."""
     d_sae: int = 4096
     """Number of latents (dictionary size)."""
     k: int = 32
     """Active latents per token (topk) or per token on average over the batch (batchtopk)."""
-    k_max: int = 0
-    """Static upper bound on k (0: k for topk, 4k for batchtopk). A batchtopk token keeps at
+    k_max: int | None = None
+    """Static upper bound on k (None: k for topk, 4k for batchtopk). A batchtopk token keeps at
     most k_max latents, so decoding stays sparse; sweeps over k share the largest k_max."""
-    aux_k: int = 0
-    """Latents in the auxiliary-k loss on dead latents (0: d_in // 2, as Gao et al.)."""
+    aux_k: int | None = None
+    """Latents in the auxiliary-k loss on dead latents (None: d_in // 2, as Gao et al.)."""
     aux_coeff: float = 1 / 32
     """Weight of the auxiliary-k loss (topk family)."""
     dead_tokens: int = 1_000_000
@@ -40,17 +40,17 @@ class SAEConfig:
     """BatchTopK: rate of the moving average that estimates the inference threshold."""
     dec_init_norm: float = 0.1
     """relu: initial norm of the decoder rows (Anthropic, April 2024); other archs use 1."""
-    sparse_backward: bool = True
+    sparse_backward: bool = field(default=True, metadata={"flag": "dense_backward"})
     """topk family: custom VJP that touches only the k active rows (sae_jax.topk)."""
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise SAEError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.d_in < 1 or self.d_sae < 1:
+        if (self.d_in is not None and self.d_in < 1) or self.d_sae < 1:
             raise SAEError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}")
         if self.arch in ("topk", "batchtopk") and not 1 <= self.k <= self.d_sae:
             raise SAEError(f"--k {self.k} must be between 1 and --d_sae {self.d_sae}")
-        if self.k_max and self.k_max < self.k:
+        if self.k_max is not None and self.k_max < self.k:
             raise SAEError(f"k_max {self.k_max} is smaller than k {self.k}")
         if self.bandwidth <= 0 or self.threshold_init <= 0:
             raise SAEError("bandwidth and threshold_init must be positive")
@@ -65,13 +65,13 @@ class SAEConfig:
 
     @property
     def kmax(self) -> int:
-        if self.k_max:
+        if self.k_max is not None:
             return min(self.k_max, self.d_sae)
         return self.k if self.arch == "topk" else min(4 * self.k, self.d_sae)
 
     @property
     def n_aux(self) -> int:
-        return min(self.aux_k or max(1, self.d_in // 2), self.d_sae)
+        return min(self.aux_k if self.aux_k is not None else max(1, (self.d_in or 2) // 2), self.d_sae)
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,10 @@ class TrainConfig:
     """Optimiser steps."""
     batch: int = 4096
     """Tokens per step (split across devices)."""
-    lr: float = 0.0
-    """Peak Adam learning rate (0: 2e-4 / sqrt(d_sae / 16384), sparsify's scaling)."""
-    l1: float = -1.0
-    """Sparsity coefficient (-1: the architecture's default, see DEFAULT_L1)."""
+    lr: float | None = None
+    """Peak Adam learning rate (None: 2e-4 / sqrt(d_sae / 16384), sparsify's scaling)."""
+    l1: float | None = None
+    """Sparsity coefficient: relu's L1, jumprelu's L0 (None: the architecture's default, see DEFAULT_L1)."""
     warmup_frac: float = 0.05
     """Fraction of steps of linear learning-rate warm-up."""
     decay_frac: float = 0.2
@@ -94,15 +94,15 @@ class TrainConfig:
     """Adam beta1."""
     b2: float = 0.999
     """Adam beta2."""
-    resample_every: int = 0
-    """relu: resample dead latents every this many steps (0: steps // 4; never in the last 20%)."""
+    resample_every: int | None = None
+    """relu: resample dead latents every this many steps (None: steps // 4; never in the last 20%)."""
     seed: int = 0
     """Seeds the SAE init, the data order and the held-out split."""
     eval_fraction: float = 0.05
     """Fraction of the store's windows held out for metrics."""
     eval_tokens: int = 200_000
     """Held-out tokens read for metrics (at most)."""
-    b_dec_init: str = "median"
+    b_dec_init: str = field(default="median", metadata={"choices": ("median", "mean", "zeros")})
     """median (geometric median), mean, or zeros; estimated on init_tokens training rows."""
     init_tokens: int = 8192
     """Training rows used to estimate b_dec."""
@@ -112,16 +112,16 @@ class TrainConfig:
     """Record a point of the training curves every this many steps."""
     progress: bool = True
     """Show a tqdm progress bar."""
-    sweep_chunk: int = 0
+    sweep_chunk: int | None = None
     """Sweeps: members vmapped together; chunks run one after another in the same jitted
-    step (0: all members at once on accelerators, 1 on CPU, where one member's step already
+    step (None: all members at once on accelerators, 1 on CPU, where one member's step already
     fills the cores and the vmapped [members, batch, d_sae] temporaries only cost memory
     traffic; measured in scripts/bench_sae.py)."""
 
     def __post_init__(self):
         if self.steps < 1 or self.batch < 1:
             raise SAEError(f"--steps and --batch must be positive, got {self.steps} and {self.batch}")
-        if self.lr < 0 or (self.lr and not math.isfinite(self.lr)):
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise SAEError(f"--lr must be a positive number, got {self.lr}")
         if not (0 <= self.warmup_frac < 1 and 0 <= self.decay_frac <= 1 and 0 <= self.l1_warmup_frac <= 1):
             raise SAEError("warmup_frac, decay_frac, l1_warmup_frac must be fractions")
@@ -131,18 +131,21 @@ class TrainConfig:
             raise SAEError(f"b_dec_init must be median, mean or zeros, got {self.b_dec_init!r}")
         if not 0 < self.eval_fraction < 1:
             raise SAEError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if (self.sweep_chunk is not None and self.sweep_chunk < 1) or (self.resample_every is not None
+                                                                        and self.resample_every < 1):
+            raise SAEError("sweep_chunk and resample_every must be positive when given")
         if self.ckpt_every < 1 or self.log_every < 1 or self.init_tokens < 1 or self.eval_tokens < 1:
             raise SAEError("ckpt_every, log_every, init_tokens and eval_tokens must be positive")
 
     def lr_for(self, d_sae: int) -> float:
-        return self.lr or 2e-4 / math.sqrt(d_sae / 16384)
+        return self.lr if self.lr is not None else 2e-4 / math.sqrt(d_sae / 16384)
 
     def l1_for(self, arch: str) -> float:
-        return DEFAULT_L1[arch] if self.l1 < 0 else self.l1
+        return DEFAULT_L1[arch] if self.l1 is None else self.l1
 
     @property
     def resample_period(self) -> int:
-        return self.resample_every or max(1, self.steps // 4)
+        return self.resample_every if self.resample_every is not None else max(1, self.steps // 4)
 
 
 def to_dict(cfg) -> dict:
@@ -152,3 +155,15 @@ def to_dict(cfg) -> dict:
 def from_dict(cls, d: dict):
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """Where a training run reads and writes, and what it runs on."""
+    acts: str | None = None
+    """Activation store directory (`mechinterp dump`); None: the single store under
+    runs/acts/<default model>/ that a dump with default settings writes."""
+    out: str = "runs/sae"
+    """Output directory: checkpoints/, sae/ (the export), plots, history.json."""
+    device: str = "auto"
+    """JAX platform to shard the step over: auto (every device of the default backend), cpu, gpu (or cuda)."""

@@ -27,13 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mechinterp.paths import cache_root
+
 SOURCE = Path(__file__).with_name("cpu_kernels.cc")
 TARGETS = {"topk": "MiTopK", "gather_sum": "MiGatherSum", "gather_dot": "MiGatherDot", "scatter_rows": "MiScatterRows"}
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("MECHINTERP_CACHE") or Path.home() / ".cache" / "mechinterp"
-    return Path(root) / "kernels"
+    return cache_root() / "kernels"
 
 
 def _build() -> Path:

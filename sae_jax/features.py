@@ -29,7 +29,6 @@ This module never imports torch.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,13 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from extract.store import open_store
-from sae_jax.export import load_export
+from mechinterp.sae_format import load_export
+from mechinterp.stats_format import FeatureStats
 from sae_jax.metrics import DENSE_FREQ
+from sae_jax.row_hash import row_hash, row_unhash
 
-STATS_NPZ, STATS_JSON = "feature_stats.npz", "feature_stats.json"
 _EMPTY = np.uint32(0xFFFFFFFF)
-_M1, _M2 = 0x7FEB352D, 0x846CA68B          # lowbias32 (Chris Wellons): an invertible uint32 mix
-_M1_INV, _M2_INV = pow(_M1, -1, 1 << 32), pow(_M2, -1, 1 << 32)
 
 
 @dataclass
@@ -69,10 +67,12 @@ class FeatureStatsConfig:
     """Rows encoded per step (rounded down to whole windows, at least one)."""
     max_tokens: int | None = None
     """Stop after this many rows (None: the whole split)."""
-    windows: str = "all"
+    windows: str = field(default="all", metadata={"choices": ("all", "train", "eval")})
     """Which windows: all, train or eval (the store's split)."""
     seed: int = 0
+    """Seeds the quantile-band samples."""
     dense_freq: float = DENSE_FREQ
+    """A latent firing on more than this fraction of the tokens counts as dense."""
     contexts: bool = True
     """Compute the context activations (second, small pass)."""
 
@@ -180,69 +180,7 @@ def encode_pass(sae_dir: str | Path, store_path: str | Path | None = None, chunk
     return {"tokens": n, "wall_s": time.perf_counter() - t0}
 
 
-# ----------------------------------------------------------------------------- hashing
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint32, copy=True)
-    x ^= x >> np.uint32(16)
-    x *= np.uint32(_M1)
-    x ^= x >> np.uint32(15)
-    x *= np.uint32(_M2)
-    x ^= x >> np.uint32(16)
-    return x
-
-
-def _unmix(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint32, copy=True)
-    x ^= x >> np.uint32(16)
-    x *= np.uint32(_M2_INV)
-    x ^= (x >> np.uint32(15)) ^ (x >> np.uint32(30))
-    x *= np.uint32(_M1_INV)
-    x ^= x >> np.uint32(16)
-    return x
-
-
-def row_hash(rows: np.ndarray, salt: np.ndarray) -> np.ndarray:
-    """A bijection of the (uint32) row id for each salt: the sample keeps the smallest."""
-    return _mix(rows.astype(np.uint32) ^ salt)
-
-
-def row_unhash(h: np.ndarray, salt: np.ndarray) -> np.ndarray:
-    return (_unmix(h) ^ salt).astype(np.int64)
-
-
 # ----------------------------------------------------------------------------- the pass
-
-
-@dataclass
-class FeatureStats:
-    """Arrays (numpy) and a json-able summary. Row ids are global store rows (-1: none)."""
-    arrays: dict[str, np.ndarray]
-    summary: dict = field(default_factory=dict)
-
-    def __getitem__(self, k: str) -> np.ndarray:
-        return self.arrays[k]
-
-    @property
-    def d_sae(self) -> int:
-        return int(self.arrays["count"].shape[0])
-
-    def save(self, out: str | Path) -> Path:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out / STATS_NPZ, **self.arrays)
-        (out / STATS_JSON).write_text(json.dumps(self.summary, indent=2))
-        return out
-
-
-def load_feature_stats(path: str | Path) -> FeatureStats:
-    path = Path(path)
-    if not (path / STATS_NPZ).exists():
-        raise FileNotFoundError(f"no {STATS_NPZ} in {path}; compute it with scripts/browse_features.py")
-    with np.load(path / STATS_NPZ) as z:
-        arrays = {k: z[k] for k in z.files}
-    return FeatureStats(arrays, json.loads((path / STATS_JSON).read_text()))
 
 
 class _Accumulator:

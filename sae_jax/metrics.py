@@ -45,7 +45,7 @@ def evaluate(sae: SAE, k, threshold, store, windows: np.ndarray, factor: float, 
              max_tokens: int, rows: int = 4096, population: bool = False) -> tuple[list[dict], np.ndarray]:
     """([metrics per SAE], frequencies [n_sae, d_sae]). `sae`, `k`, `threshold` are stacked
     along a leading axis when population=True."""
-    fn = lambda s, kk, t, x, m: _chunk_stats(s, kk, t, x, m, cfg)  # noqa: E731
+    fn = lambda s, kk, t, x, m: _chunk_stats(s, kk, t, x, m, cfg)
     fn = eqx.filter_jit(eqx.filter_vmap(fn, in_axes=(0, 0, 0, None, None)) if population else fn)
     n_sae = int(np.shape(k)[0]) if population else 1
     sse, l0, counts = np.zeros(n_sae), np.zeros(n_sae), np.zeros((n_sae, cfg.d_sae))

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 
 from extract.store import StoreError, open_store
+from mechinterp.sae_format import export_sae
 from sae_jax import plots
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.errors import SAEError
-from sae_jax.export import export_sae
 from sae_jax.metrics import evaluate
 from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, inference_threshold
 
@@ -60,3 +60,17 @@ def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
                                        wall_s=res.wall_s, resumed_from=res.resumed_from), scfg.arch)
     (out / "history.json").write_text(json.dumps(res.history))
     return metrics
+
+
+def jax_devices(flag: str):
+    """--device -> the devices the step is sharded over (None: JAX's default backend, all of it)."""
+    if flag == "auto":
+        return None
+    platform = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "mps": "METAL"}.get(flag.split(":")[0])
+    if platform is None:
+        raise SAEError(f"unknown --device {flag!r}; use auto, cpu or gpu")
+    try:
+        return jax.devices(platform)
+    except RuntimeError:
+        raise SAEError(f"--device {flag}: JAX sees no {platform} device here ({jax.default_backend()} only); "
+                       "use --device auto or cpu") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -18,6 +19,19 @@ from sae_jax.config import SAEConfig, TrainConfig
 from sae_jax.errors import SAEError
 from sae_jax.pipeline import finish, load_store
 from sae_jax.train import calibrate_threshold, fit, inference_threshold
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The axes of a sweep; the cartesian product is trained. None: the single-run value."""
+    l1: tuple[float, ...] | None = None
+    """Sparsity coefficients (relu, jumprelu)."""
+    k: tuple[int, ...] | None = None
+    """Active latents per token (topk, batchtopk)."""
+    lr: tuple[float, ...] | None = None
+    """Peak learning rates."""
+    seeds: tuple[int, ...] | None = None
+    """Init seeds (the data order follows --seed)."""
 
 
 def grid(tcfg: TrainConfig, arch: str, d_sae: int, l1s=None, ks=None, lrs=None, seeds=None) -> list[dict]:

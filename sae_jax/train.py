@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
 from sae_jax.checkpoint import Checkpointer
@@ -114,7 +115,7 @@ def over_members(fn, chunk: int):
 
 
 def sweep_chunk(tcfg: TrainConfig, n_members: int, devices) -> int:
-    if tcfg.sweep_chunk > 0:
+    if tcfg.sweep_chunk is not None:
         return min(tcfg.sweep_chunk, n_members)
     return 1 if devices[0].platform == "cpu" else n_members
 
@@ -249,7 +250,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
 
     step_fns = [make_step(scfg, tcfg, with_aux=False), make_step(scfg, tcfg)]  # [no latent dead, some dead]
     resample = make_resample(scfg)
-    resample_fn = lambda st, hyper, x: resample(st, x)  # noqa: E731 (the step's argument order)
+    resample_fn = lambda st, hyper, x: resample(st, x)
     if pop:
         for m in members:
             if scfg.topk_family and not 1 <= m["k"] <= scfg.kmax:
@@ -324,7 +325,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
                 history.append({"step": step, **{k: np.asarray(v).tolist() for k, v in m.items()},
                                 "tokens_per_s": tok_s})
             if bar is not None:
-                mean = lambda k: float(np.mean(m[k]))  # noqa: E731
+                mean = lambda k: float(np.mean(m[k]))
                 bar.set_postfix(loss=f"{mean('loss'):.4g}", L0=f"{mean('l0'):.1f}", FVU=f"{mean('fvu'):.3f}",
                                 tok_s=f"{tok_s:,.0f}", refresh=False)
                 bar.update(1)

@@ -19,6 +19,17 @@ def repo_root() -> Path:
     return REPO
 
 
+# fixtures that load a real model; a test that uses one (directly or through another fixture) is
+# marked slow, so `make test-fast` (-m "not slow") leaves it out
+REAL_MODEL_FIXTURES = {"smollm2", "smollm2_store", "smollm2_sae", "shift_sae", "shift_result"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     from extract.models import load_model
@@ -84,8 +95,8 @@ SAE_TEST_STEPS = 300
 
 @pytest.fixture(scope="session")
 def smollm2_store(smollm2, tmp_path_factory) -> Path:
+    from extract.bios import corpus_bios, write_jsonl
     from extract.dump import DumpConfig, dump_activations
-    from interventions.bios import corpus_bios, write_jsonl
 
     root = tmp_path_factory.mktemp("smollm2_store")
     write_jsonl(corpus_bios(1500, seed=1), root / "bios.jsonl")
@@ -112,15 +123,16 @@ def smollm2_sae(smollm2_store, tmp_path_factory) -> tuple[Path, dict]:
     return out / "sae", metrics
 
 
-def execute_notebook(name: str, timeout: int = 600) -> tuple[str, str]:
+def execute_notebook(name: str, cwd: Path, timeout: int = 600) -> tuple[str, str]:
     """Run notebooks/<name> top to bottom in the 'python3' kernel (jupyter starts it with this
-    interpreter; the kernel inherits os.environ); returns (text outputs, HTML outputs)."""
+    interpreter; the kernel inherits os.environ) in `cwd`, so that what it writes under runs/
+    stays out of the repository; returns (text outputs, HTML outputs)."""
     import nbclient
     import nbformat
 
     nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
     nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(REPO)}}).execute()
+                            resources={"metadata": {"path": str(cwd)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     return ("".join(o.get("text", "") for o in outputs),
             "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs))

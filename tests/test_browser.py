@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import tempfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -13,16 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
+from test_features import make_sae
 
-from conftest import REPO, run_script
 from sae_jax.features import FeatureStatsConfig, compute_feature_stats
 from sae_jax.synthetic import write_synthetic_store
-from test_features import make_sae
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = REPO / "runs" / "test-artifacts"
+# the page's screenshot, for a person to look at: $MECHINTERP_TEST_ARTIFACTS, else the system temp dir
+ARTIFACTS = Path(os.environ.get("MECHINTERP_TEST_ARTIFACTS") or tempfile.gettempdir()) / "mechinterp-test-artifacts"
 WORDS = ("the cat sat on a mat and dog ran to park in rain while bird sang over tree near river but sun "
          "set so we went home for tea with milk after long day at work where boss said no yes maybe then "
          "night came stars shone moon rose owl flew quiet town slept dream of sea ship sail wind storm wave "
@@ -38,7 +39,7 @@ class WordTokenizer:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from interventions.browser import build_page
+    from interventions.browser.page import build_page
 
     tmp = tmp_path_factory.mktemp("browser")
     store = write_synthetic_store(tmp / "store", d_in=16, n_windows=24, ctx=33, seed=1)
@@ -89,7 +90,7 @@ def test_page_in_headless_chromium(site):
             assert page.locator("#card .bands .ex").count() > 0
             page.screenshot(path=str(ARTIFACTS / "browser.png"))
             # search by token filters the list
-            word = page.inner_text(f"#card .top .ex >> nth=0 >> .tok.hl").strip()
+            word = page.inner_text("#card .top .ex >> nth=0 >> .tok.hl").strip()
             page.fill("#search", word)
             n = int(page.inner_text("#count").split()[0])
             assert 0 < n < 300
@@ -136,7 +137,7 @@ def test_page_data_matches_statistics(site):
 
 
 def test_logit_tables_match_feature_logit_effects(smollm2):
-    from interventions.browser import logit_tables
+    from interventions.browser.page import logit_tables
     from interventions.sae import TorchSAE
     from interventions.steer import feature_logit_effects
 
@@ -153,7 +154,7 @@ def test_logit_tables_match_feature_logit_effects(smollm2):
 
 
 def test_live_server(tiny_model_factory):
-    from interventions.live import make_server
+    from interventions.browser.live import make_server
     from interventions.sae import TorchSAE
 
     model = tiny_model_factory("llama")

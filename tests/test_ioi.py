@@ -114,7 +114,7 @@ def test_batched_patching_equals_one_at_a_time(ioi, smollm):
     batched = P.run_copies(smollm, ds.s2_swap.tokens, copies, cache, metric, max_rows=3 * N)  # chunks of 2 copies
     assert batched["unchanged"].tolist() == [False] * 4 + [True] + [False] * 2 + [True, True]  # IO is before S2 too
     one = torch.stack([P.run_one(smollm, ds.s2_swap.tokens, c, cache, metric) for c in copies])
-    norm = lambda x: normalised(x, clean, corrupt)  # noqa: E731
+    norm = lambda x: normalised(x, clean, corrupt)
     assert (norm(batched["per_prompt"]) - norm(one)).abs().max() < 1e-5
     # plain stacking; growing without the suffix trick and without skipping unchanged copies
     for kw in ({"grow": False}, {"suffix": False, "skip_unchanged": False}):

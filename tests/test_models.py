@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
-
 from conftest import run_script
+
 from extract import models
 from extract.models import ModelLoadError, load_model, resolve_device
 
@@ -28,9 +26,9 @@ def test_converted_cache_is_reused(smollm2):
     spec = models.REGISTRY["smollm2-135m-q4"]
     path = models.converted_dir(spec)
     assert (path / "source.json").exists() and (path / "model.safetensors").exists()
-    t0 = time.perf_counter()
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
     again = load_model("smollm2-135m-q4", device="cpu")
-    assert time.perf_counter() - t0 < 30  # seconds, not a second conversion (~25 s + load)
+    assert (path / "model.safetensors").stat().st_mtime_ns == stamp  # read again, not converted again
     assert torch.equal(again.model.model.norm.weight, smollm2.model.model.norm.weight)
 
 
@@ -51,13 +49,11 @@ def test_hub_unreachable_fails_fast_with_advice(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty local cache
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: False)
-    t0 = time.perf_counter()
     with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub.*smollm2-135m-q4"):
         load_model("gpt2", device="cpu")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE"):
         load_model("EleutherAI/pythia-70m", device="cpu")
-    assert time.perf_counter() - t0 < 20
 
 
 def test_devices():

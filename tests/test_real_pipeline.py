@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-
 from conftest import REAL_HOOK, REPO
+
 from extract.store import open_store
 from interventions.evaluate import ce_loss_recovered, heldout_tokens
 from interventions.sae import load_sae
 from interventions.splice import FeatureEdit, splice_hook
-from sae_jax.export import load_export
+from mechinterp.sae_format import load_export
 
 
 def test_sae_learns_real_activations(smollm2_sae):

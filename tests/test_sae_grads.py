@@ -7,16 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from sae_jax.topk import dense_decode, dense_topk_encode, sparse_decode, topk_encode
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from sae_jax.topk import dense_decode, dense_topk_encode, sparse_decode, topk_encode  # noqa: E402
 
 
 def _check(sae, f, skip_b_dec=False) -> float:
@@ -44,6 +42,7 @@ def _check(sae, f, skip_b_dec=False) -> float:
 def _fd_report() -> dict:
     """Runs in a float64 subprocess: relative error of <grad, v> vs central differences."""
     import equinox as eqx
+
     from sae_jax.config import SAEConfig
     from sae_jax.losses import _aux_k_loss, heaviside, jumprelu, loss_fn, make_hyper
     from sae_jax.modules import init_sae
@@ -57,7 +56,7 @@ def _fd_report() -> dict:
         sae = eqx.tree_at(lambda s: s.b_enc, sae, 0.1 * jax.random.normal(jax.random.PRNGKey(2), (40,)))
         x = jax.random.normal(jax.random.PRNGKey(3), (16, 12), jnp.float64) * 2
         hyper = make_hyper(1e-3, 0.7, 3)
-        f = lambda s: loss_fn(s, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), cfg)[0]  # noqa: E731
+        f = lambda s: loss_fn(s, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), cfg)[0]
         if arch == "topk":  # separately: the aux-k term, whose target (the residual) is held fixed
             resid = jax.random.normal(jax.random.PRNGKey(5), x.shape, jnp.float64)
             dead = jnp.arange(40) % 3 == 0
@@ -120,6 +119,7 @@ def test_sparse_aux_k_equals_dense(every, monkeypatch):
     """With the C++ kernels the aux-k term takes the sparse encode/decode; without, the dense
     one: the same loss and gradients."""
     import equinox as eqx
+
     from sae_jax.config import SAEConfig
     from sae_jax.losses import _aux_k_loss
     from sae_jax.modules import init_sae

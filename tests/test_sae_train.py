@@ -7,24 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mechinterp.sae_format import decode_np, encode_np, load_export
+from sae_jax.config import TrainConfig
+from sae_jax.modules import encode
+from sae_jax.pipeline import load_store, train_sae
+from sae_jax.sweep import run_sweep
+from sae_jax.synthetic import write_synthetic_store
+from sae_jax.train import fit
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import equinox as eqx  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from sae_jax.config import TrainConfig  # noqa: E402
-from sae_jax.export import decode_np, encode_np, load_export  # noqa: E402
-from sae_jax.pipeline import load_store, train_sae  # noqa: E402
-from sae_jax.synthetic import write_synthetic_store  # noqa: E402
-from sae_jax.modules import encode  # noqa: E402
-from sae_jax.train import fit  # noqa: E402
-from sae_jax.sweep import run_sweep  # noqa: E402
-
 D_IN, D_SAE = 32, 128
 
 
@@ -58,7 +55,7 @@ def test_train_lowers_fvu_and_export_round_trips(store_dir, tmp_path, arch, l1):
     assert w["W_enc"].shape == (D_IN, D_SAE) and w["W_dec"].shape == (D_SAE, D_IN) and w["W_enc"].dtype == np.float32
     from sae_jax.checkpoint import Checkpointer
     from sae_jax.config import SAEConfig
-    from sae_jax.train import init_state, inference_threshold
+    from sae_jax.train import inference_threshold, init_state
     store = load_store(store_dir)
     scfg = SAEConfig(arch=arch, d_in=D_IN, d_sae=D_SAE, k=4, dead_tokens=20_000)
     ck = Checkpointer(out / "checkpoints")
@@ -97,8 +94,8 @@ def test_resume_equals_uninterrupted(store_dir, tmp_path, arch):
 
 def test_resample_resets_only_dead_latents():
     from sae_jax.config import SAEConfig
-    from sae_jax.train import TrainState, init_state, make_resample, make_step
     from sae_jax.losses import make_hyper
+    from sae_jax.train import TrainState, init_state, make_resample, make_step
     sc = SAEConfig(arch="relu", d_in=8, d_sae=16, dead_tokens=100)
     tc = _tcfg(steps=10)
     x = jax.random.normal(jax.random.PRNGKey(0), (64, 8))
@@ -144,10 +141,11 @@ def test_sweep_equals_single_runs(store_dir, tmp_path, arch, members, chunk):
 
 MULTI = r"""
 import sys, json, numpy as np, jax
-sys.path.insert(0, sys.argv[1])
 from sae_jax.config import SAEConfig, TrainConfig
 from sae_jax.pipeline import load_store
 from sae_jax.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
 assert len(jax.devices()) == 2
 store = load_store(sys.argv[2])
 out = {}

@@ -8,15 +8,12 @@ the margins asserted below are well inside what these seeds give.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import execute_notebook, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 HOOK = "blocks.4.hook_resid_pre"
 
 
@@ -30,7 +27,8 @@ def shift_sae(smollm2_sae) -> Path:
 @pytest.fixture(scope="module")
 def shift_result(smollm2, shift_sae):
     from interventions.sae import load_sae
-    from interventions.shift import ShiftConfig, run_shift
+    from interventions.shift.config import ShiftConfig
+    from interventions.shift.experiment import run_shift
 
     cfg = ShiftConfig(layer=4, sae=str(shift_sae), n_ambiguous=256, n_balanced=256, n_gender_only=128, n_random=10,
                       seed=0)
@@ -71,10 +69,10 @@ def test_shift_removes_gender_reliance_better_than_random(shift_result):
 
 def test_pooled_shortcut_equals_the_splice_hook(shift_result, smollm2, shift_sae):
     """The exact pooled-ablation shortcut agrees with splicing the edit into the forward pass."""
-    from interventions.probe import pool, site_activations
+    from extract.bios import BiosConfig, make_splits
     from interventions.sae import load_sae
-    from interventions.shift import Edit, Featurizer
-    from interventions.bios import make_splits, BiosConfig
+    from interventions.shift.featurizer import Edit, Featurizer
+    from interventions.shift.probe import pool, site_activations
     from interventions.splice import FeatureEdit, splice_hook
 
     sae = load_sae(shift_sae)
@@ -99,10 +97,11 @@ def test_pooled_shortcut_equals_the_splice_hook(shift_result, smollm2, shift_sae
 
 
 def test_closed_form_attribution_equals_autograd(smollm2, shift_sae):
-    from interventions.bios import BiosConfig, make_splits
-    from interventions.probe import site_activations, train_probe
+    from extract.bios import BiosConfig, make_splits
     from interventions.sae import load_sae
-    from interventions.shift import attribution_autograd, attribution_same_site, latent_stats
+    from interventions.shift.attribution import attribution_autograd, attribution_same_site
+    from interventions.shift.latents import latent_stats
+    from interventions.shift.probe import site_activations, train_probe
 
     sae = load_sae(shift_sae)
     amb = make_splits(BiosConfig(n_ambiguous=8, n_balanced=4, n_gender_only=4))["ambiguous"]
@@ -116,7 +115,7 @@ def test_closed_form_attribution_equals_autograd(smollm2, shift_sae):
 
 
 def test_outputs_and_script(shift_result, tmp_path, shift_sae):
-    from interventions.shift import write_outputs
+    from interventions.shift.outputs import write_outputs
 
     paths = write_outputs(shift_result, tmp_path / "out")
     table = paths["table"].read_text()
@@ -139,17 +138,21 @@ def test_outputs_and_script(shift_result, tmp_path, shift_sae):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Bias in Bios" in r.stderr, r.stderr
 
 
-def test_print_table(shift_result, capsys):
-    """Not an assertion: shows the table in `pytest -s` output for the record."""
-    from interventions.shift import markdown_table
+def test_markdown_table_holds_every_row(shift_result):
+    from interventions.shift.outputs import markdown_table
 
-    with capsys.disabled():
-        print("\n" + markdown_table(shift_result))
+    table = markdown_table(shift_result)
+    body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| row")]
+    assert len(body) == len(shift_result.rows)
+    for line, r in zip(body, shift_result.rows):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == r["row"] and int(cells[1]) == r["n_ablated"]
+        assert float(cells[2].split(" ")[0]) == pytest.approx(r["profession_acc"], abs=5e-4)
+        assert float(cells[4].split(" ")[0]) == pytest.approx(r["worst_group_acc"], abs=5e-4)
 
 
-def test_notebook_03_shift_executes(shift_sae, monkeypatch):
+def test_notebook_03_shift_executes(shift_sae, monkeypatch, tmp_path):
     """notebooks/03_shift.ipynb runs top to bottom, on this session's SAE (passed as $SHIFT_SAE)."""
     monkeypatch.setenv("SHIFT_SAE", str(shift_sae))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    outputs, _ = execute_notebook("03_shift.ipynb")
+    outputs, _ = execute_notebook("03_shift.ipynb", tmp_path)
     assert "SHIFT done:" in outputs and "worst group" in outputs

@@ -1,4 +1,4 @@
-"""The biographies of interventions/bios.py and the probe/attribution pieces of SHIFT (no SAE training)."""
+"""The biographies of extract/bios.py and the probe/attribution pieces of SHIFT (no SAE training)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from interventions import bios
-from interventions.bios import BiosConfig, make_pools, make_splits
+from extract import bios
+from extract.bios import BiosConfig, make_pools, make_splits
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_bad_sizes_and_bias_in_bios_offline():
 
 
 def test_probe_is_deterministic_and_learns():
-    from interventions.probe import accuracies, train_probe
+    from interventions.shift.probe import accuracies, train_probe
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200, 16, generator=g)
@@ -97,7 +97,7 @@ def test_probe_is_deterministic_and_learns():
 
 
 def test_roc_auc_matches_pairwise_definition():
-    from interventions.shift import roc_auc
+    from interventions.shift.latents import roc_auc
 
     g = torch.Generator().manual_seed(1)
     s = torch.randint(0, 4, (60, 3), generator=g).float()  # many ties

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from extract.store import StoreError, StoreMeta, StoreWriter, open_store
+from extract.store import StoreError, StoreMeta, open_store
+from extract.store_writer import StoreWriter
 
 
 def make(path, n_windows=6, ctx=5, d=3, rank=0, world=1, first=0, eval_windows=(5, 6), fill=0.0):
@@ -102,7 +103,8 @@ def test_reader_imports_no_torch(tmp_path):
 def test_bos_separator_rows_are_left_out_of_stats_and_training_batches(tmp_path):
     """BOS tokens inside windows (document separators) carry attention-sink activations; the
     normalisation statistics and skip_bos reads leave them out."""
-    from extract.store import StoreMeta, StoreWriter, open_store
+    from extract.store import StoreMeta, open_store
+    from extract.store_writer import StoreWriter
 
     meta = StoreMeta(model="t", weights="w", hook="blocks.0.hook_resid_pre", layer=0, d_model=4, ctx=6,
                      keep_bos=False, n_windows=8)

@@ -2,16 +2,17 @@
 patching -> circuit report with faithfulness -> results.json + heatmaps.
 
     from extract.models import load_model
-    from extract.ioi.circuit import run_ioi
-    results = run_ioi(load_model("smollm2-135m-q4"), out="runs/ioi/smollm2-135m-q4", n_prompts=8)
+    from extract.ioi.circuit import IOIConfig, run_ioi
+    results = run_ioi(load_model("smollm2-135m-q4"), IOIConfig(n_prompts=8), out="runs/ioi/smollm2-135m-q4")
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -21,6 +22,8 @@ from extract.ioi.dla import direct_logit_attribution
 from extract.ioi.metrics import logit_diff, normalised, target_logprobs
 from extract.ioi.path_patching import path_patch
 from extract.ioi.prompts import ROLES, IOIDataset, make_ioi
+from mechinterp import DEFAULT_MODEL
+from mechinterp.paths import stage_dir
 
 
 def head_label(layer: int, head: int) -> str:
@@ -68,13 +71,45 @@ def attention_to_roles(model, ds: IOIDataset, heads: Sequence[tuple[int, int]]) 
     return out
 
 
-def run_ioi(model, out: str | Path | None = None, n_prompts: int = 8, seed: int = 0, corruption: str = "s2_swap",
-            max_rows: int = 1024, n_top: int = 10, log: Callable[[str], None] = print, quick: bool = False) -> dict:
+@dataclass(frozen=True)
+class IOIConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, Hugging Face repo id or local model directory (extract/models.py)."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    out: str | None = None
+    """Output directory (None: runs/ioi/<model>)."""
+    seed: int = 0
+    """Seeds the prompt sets."""
+    n_prompts: int = 8
+    """Prompts per set (ABBA and BABA alternate)."""
+    corruption: str = field(default="s2_swap", metadata={"choices": ("s2_swap", "abc")})
+    """Corrupted distribution the patching sweeps start from."""
+    max_rows: int = 1024
+    """Largest batch (prompts x patched copies) per forward."""
+    n_top: int = 10
+    """Heads listed per ranking."""
+    quick: bool = False
+    """Only the sweeps the circuit report needs (about 3x faster)."""
+
+    def __post_init__(self):
+        if self.n_prompts < 1:
+            raise ValueError(f"--n_prompts must be >= 1, got {self.n_prompts}")
+        if self.max_rows < 2 * self.n_prompts:
+            raise ValueError(f"--max_rows must be at least 2 x --n_prompts ({2 * self.n_prompts})")
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else stage_dir("ioi", self.model)
+
+
+def run_ioi(model, cfg: IOIConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
     """Everything in the IOI issue on one model; writes results.json, PNG and HTML heatmaps to `out`.
 
     quick=True keeps what the circuit report needs (residual and head-output patching, DLA, path
     patching into the name movers' queries, faithfulness) and skips the q/k/v/pattern, by-role,
     noising and head->logits sweeps: about a third of the time, for the end-to-end demo."""
+    n_prompts, seed, corruption, max_rows, n_top, quick = (cfg.n_prompts, cfg.seed, cfg.corruption, cfg.max_rows,
+                                                            cfg.n_top, cfg.quick)
     t_start = time.time()
     timings: dict[str, float] = {}
 
@@ -94,7 +129,7 @@ def run_ioi(model, out: str | Path | None = None, n_prompts: int = 8, seed: int 
     ld = {k: logit_diff(v, ds.io_tok, ds.s_tok).cpu() for k, v in logits.items()}
     lp = {k: {r: t.cpu() for r, t in target_logprobs(v, ds.io_tok, ds.s_tok).items()} for k, v in logits.items()}
     clean_ld, corr_ld = float(ld["clean"].mean()), float(ld[corruption].mean())
-    norm = lambda x: normalised(x, clean_ld, corr_ld)  # noqa: E731
+    norm = lambda x: normalised(x, clean_ld, corr_ld)
     step("prompts and metrics")
 
     clean_cache = P.cache_sites(model, ds.tokens)

@@ -25,9 +25,9 @@ activations) and noising (corrupted -> clean: base = clean, sources = corrupted)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 

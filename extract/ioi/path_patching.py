@@ -15,7 +15,7 @@ is a kv head's; patching it reaches every query head of that group.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

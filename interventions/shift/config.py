@@ -1,0 +1,87 @@
+"""SHIFT's settings (one dataclass) and its error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mechinterp import DEFAULT_MODEL
+from mechinterp.paths import stage_dir
+
+DEFAULT_LAYER = 4
+"""Chosen by measurement on SmolLM2-135M (see README): the ambiguous probe leans on gender most at
+early layers (resid_pre 2-4: gender accuracy ~0.8 on the balanced set) and least in the middle
+(layers 6-12: ~0.6), and layer 4 is cheap to run."""
+
+
+class ShiftError(ValueError):
+    """A SHIFT request that cannot be served; the message says what to do."""
+
+
+@dataclass
+class ShiftConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, hub id or local directory (extract/models.py)."""
+    layer: int = DEFAULT_LAYER
+    """Layer of the probe (and of the SAE trained when `sae` is not given)."""
+    site: str = "resid_pre"
+    """Site within the layer for the probe: resid_pre, resid_mid, resid_post, attn_out, mlp_out."""
+    sae: str | None = None
+    """SAE export directory (SAELens layout). Its hook may be the probe's or an earlier one.
+    None: the shift stage dumps activations and trains one at the probe's hook (reused after)."""
+    features: tuple[int, ...] = field(default=(), metadata={"sep": ","})
+    """Latents to ablate, chosen by inspection; empty: the automatic criterion."""
+    out: str | None = None
+    """Output directory; default runs/shift/<model>."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    seed: int = 0
+    """Seeds the data set, the probe and the random baselines."""
+    data: str = field(default="synthetic", metadata={"choices": ("synthetic", "bias_in_bios")})
+    """'synthetic' (offline) or 'bias_in_bios' (HF LabHC/bias_in_bios, needs a network)."""
+    n_ambiguous: int = 384
+    """Biographies in the ambiguous set (male professors, female nurses): the probe's training set."""
+    n_balanced: int = 384
+    """Biographies in the balanced held-out set (every profession x gender group)."""
+    n_gender_only: int = 128
+    """Personal sentences with no profession, for the gender AUC of each latent."""
+    top_n: int = 32
+    """Candidates for the automatic selection: this many latents by |attribution|."""
+    min_gender_auc: float = 0.8
+    """Automatic selection: a candidate is spurious when its pooled activation predicts gender on the
+    gender-only set with ROC AUC >= this (or <= 1 - this)."""
+    max_features: int | None = None
+    """Cap on the automatically selected latents (None: no cap)."""
+    n_random: int = 10
+    """Random-latent ablations of the same size (their metrics are averaged)."""
+    probe_steps: int = 300
+    """Full-batch Adam steps of the logistic probe."""
+    batch: int = 32
+    """Texts per forward pass."""
+    n_examples: int = 5
+    """Top-activating examples kept per ranked latent."""
+    n_ranked: int = 40
+    """Latents written to latents.json (by |attribution|)."""
+    progress: bool = True
+    """Show progress bars."""
+
+    def __post_init__(self):
+        self.features = tuple(int(f) for f in self.features)
+        if self.layer < 0:
+            raise ShiftError(f"--layer must be >= 0, got {self.layer}")
+        if not 0.5 < self.min_gender_auc <= 1.0:
+            raise ShiftError(f"min_gender_auc must be in (0.5, 1], got {self.min_gender_auc}")
+        if self.top_n < 1 or self.n_random < 0:
+            raise ShiftError("top_n must be positive and n_random non-negative")
+
+    @property
+    def hook(self) -> str:
+        site = self.site if self.site.startswith(("hook_", "attn.", "mlp.")) else f"hook_{self.site}"
+        return f"blocks.{self.layer}.{site}"
+
+
+def default_out(cfg: ShiftConfig) -> Path:
+    return Path(cfg.out) if cfg.out else stage_dir("shift", cfg.model)
+
+
+# ---------------------------------------------------------------------------- the SAE

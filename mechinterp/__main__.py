@@ -1,0 +1,3 @@
+from mechinterp.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""`mechinterp <stage> [flags]`: every stage of the lab behind one command.
+
+Each stage lives in mechinterp/stages/<module>.py; `mechinterp <stage> --help` lists its flags.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# stage -> (module under mechinterp.stages, one line for the overview); in pipeline order
+STAGES = {
+    "demo": ("demo", "the main job: every stage on the default model, into runs/demo/report.html"),
+    "smoke": ("smoke", "load a model, run one prompt, capture one hook"),
+    "ioi": ("ioi", "IOI circuit lab: activation and path patching, DLA, circuit report"),
+    "dump": ("dump", "dump activations over a corpus to disk-backed memmaps (one store per hook)"),
+    "train-sae": ("train_sae", "train one SAE on an activation store (JAX) and export it"),
+    "sweep-sae": ("sweep_sae", "train a population of SAEs at once (vmapped)"),
+    "eval-sae": ("eval_sae", "CE-loss recovered, KL and delta loss of an SAE spliced into its model"),
+    "browse": ("browse", "feature browser: per-latent statistics and a static page"),
+    "steer": ("steer", "generate with and without one SAE feature added"),
+    "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),
+    "shift": ("shift", "SHIFT: find and ablate the latents a probe uses for a spurious cue"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, STAGES))
+    lines = ["usage: mechinterp <stage> [flags]     (mechinterp <stage> --help for its flags)", "", "stages:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if argv[0] not in STAGES:
+        print(f"error: unknown stage {argv[0]!r}; choose one of {', '.join(STAGES)}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(f"mechinterp.stages.{STAGES[argv[0]][0]}")
+    module.main(argv[1:], prog=f"mechinterp {argv[0]}")
+
+
+if __name__ == "__main__":
+    main()

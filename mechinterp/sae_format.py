@@ -1,0 +1,151 @@
+"""SAE export in the SAELens layout (sae_weights.safetensors + cfg.json + metrics.json).
+
+The trained SAE acts on normalised activations x_n = c * x (c = sqrt(d_in) / mean ||x||).
+Export folds c into the weights so the exported SAE acts on raw x:
+
+    W_enc' = c * W_enc     b_enc' = b_enc     W_dec' = W_dec / c     b_dec' = b_dec / c
+
+so pre' (x) = (x - b_dec') @ W_enc' + b_enc' = pre(x_n): identical latents, and
+recon'(x) = f @ W_dec' + b_dec' = recon(x_n) / c. threshold (jumprelu, batchtopk) is unchanged.
+
+Encode/decode contract of the exported weights (fp32, x raw [.., d_in]):
+    pre   = (x - b_dec) @ W_enc + b_enc
+    f     = relu(pre)                                      architecture "standard"
+          = relu(pre) on the k largest pre per token        architecture "topk" (cfg["k"])
+          = relu(pre) * (pre > threshold)                   architecture "jumprelu" (also
+                                                            trained batchtopk SAEs)
+    recon = f @ W_dec + b_dec
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+WEIGHTS, CFG, METRICS = "sae_weights.safetensors", "cfg.json", "metrics.json"
+ARCHITECTURES = ("standard", "topk", "jumprelu")
+SAELENS_ARCH = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu"}
+CONTRACT = {
+    "pre": "(x - b_dec) @ W_enc + b_enc",
+    "standard": "f = relu(pre)",
+    "topk": "f = relu(pre) at the k largest entries of pre per token, 0 elsewhere",
+    "jumprelu": "f = relu(pre) * (pre > threshold)",
+    "recon": "f @ W_dec + b_dec",
+}
+
+
+def fold(weights: dict[str, np.ndarray], factor: float) -> dict[str, np.ndarray]:
+    """Normalised-space weights -> raw-space weights (see module docstring)."""
+    c = np.float64(factor)
+    out = {"W_enc": weights["W_enc"] * c, "b_enc": weights["b_enc"],
+           "W_dec": weights["W_dec"] / c, "b_dec": weights["b_dec"] / c}
+    if "threshold" in weights:
+        out["threshold"] = weights["threshold"]
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def export_sae(out: str | Path, weights: dict[str, np.ndarray], arch: str, k: int, factor: float,
+               store_meta, store_path: str, extra: dict, metrics: dict) -> Path:
+    """weights: normalised-space W_enc, b_enc, W_dec, b_dec (+ threshold); writes raw-space ones."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    w = fold(weights, factor)
+    save_file(w, str(out / WEIGHTS))
+    meta = {"hook_name": store_meta.hook, "model_name": store_meta.model, "hook_layer": store_meta.layer,
+            "context_size": store_meta.ctx, "prepend_bos": store_meta.prepend_bos,
+            "dataset_path": store_meta.corpus.get("name", "") if isinstance(store_meta.corpus, dict) else ""}
+    cfg = {
+        "architecture": SAELENS_ARCH[arch], "d_in": int(w["W_enc"].shape[0]), "d_sae": int(w["W_enc"].shape[1]),
+        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none",
+        "reshape_activations": "none", **meta, "metadata": meta,
+        "mechinterp": {
+            "trained_architecture": arch, "normalisation_factor_folded": float(factor),
+            "encode_decode": CONTRACT, "store": {"path": str(store_path), "model": store_meta.model,
+                                                 "weights": store_meta.weights, "hook": store_meta.hook,
+                                                 "d_model": store_meta.d_model, "ctx": store_meta.ctx,
+                                                 "keep_bos": store_meta.keep_bos,
+                                                 "mean_norm": store_meta.stats.get("mean_norm"),
+                                                 "corpus": store_meta.corpus},
+            **extra,
+        },
+    }
+    if arch == "topk":
+        cfg["k"] = int(k)
+    (out / CFG).write_text(json.dumps(cfg, indent=2))
+    (out / METRICS).write_text(json.dumps(metrics, indent=2))
+    return out
+
+
+class SAEError(ValueError):
+    """An SAE export that is missing, damaged, or does not fit what it is used with."""
+
+
+def read_cfg(path: str | Path) -> dict:
+    """cfg.json of an export, checked to be one: both files present, a JSON object."""
+    path = Path(path)
+    if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
+        raise SAEError(f"{path} is not an SAE export (needs {CFG} and {WEIGHTS}); train one with "
+                       "`mechinterp train-sae`")
+    try:
+        cfg = json.loads((path / CFG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SAEError(f"{path / CFG} is not valid JSON ({e}); re-export the SAE") from None
+    if not isinstance(cfg, dict):
+        raise SAEError(f"{path / CFG} holds a JSON {type(cfg).__name__}, not an object; re-export the SAE")
+    return cfg
+
+
+def validate(weights: dict, cfg: dict, path: str | Path = "") -> None:
+    """Raise SAEError unless weights (numpy or torch: anything with .shape) and cfg form one export."""
+    arch = cfg.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise SAEError(f"{path}: architecture {arch!r} is not one of {ARCHITECTURES}")
+    missing = [k for k in ("W_enc", "b_enc", "W_dec", "b_dec") + (("threshold",) if arch == "jumprelu" else ())
+               if k not in weights]
+    if missing:
+        raise SAEError(f"{path}: {WEIGHTS} lacks {missing}; re-export the SAE")
+    d_in, d_sae = tuple(weights["W_enc"].shape)
+    if tuple(weights["W_dec"].shape) != (d_sae, d_in) or (cfg.get("d_in"), cfg.get("d_sae")) != (d_in, d_sae):
+        raise SAEError(f"{path}: weights W_enc {tuple(weights['W_enc'].shape)} / W_dec "
+                       f"{tuple(weights['W_dec'].shape)} disagree with cfg d_in={cfg.get('d_in')}, "
+                       f"d_sae={cfg.get('d_sae')}; the export is damaged")
+    if arch == "topk" and not (isinstance(cfg.get("k"), int) and 0 < cfg["k"] <= d_sae):
+        raise SAEError(f"{path}: topk SAE needs 0 < k <= d_sae, cfg has k={cfg.get('k')}")
+
+
+def load_export(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(weights, cfg) of an export, validated; SAEError with what to do otherwise."""
+    cfg = read_cfg(path)
+    try:
+        weights = load_file(str(Path(path) / WEIGHTS))
+    except Exception as e:  # safetensors raises its own error types
+        raise SAEError(f"{path}: cannot read {WEIGHTS} ({type(e).__name__}: {e}); re-export the SAE") from None
+    validate(weights, cfg, path)
+    return weights, cfg
+
+
+def store_path(cfg: dict) -> str | None:
+    """The activation store the SAE was trained on, as recorded at export."""
+    return cfg.get("mechinterp", {}).get("store", {}).get("path")
+
+
+def encode_np(w: dict[str, np.ndarray], cfg: dict, x: np.ndarray) -> np.ndarray:
+    """Reference implementation of the contract, numpy only (what a torch hook re-implements)."""
+    pre = (x - w["b_dec"]) @ w["W_enc"] + w["b_enc"]
+    arch = cfg["architecture"]
+    if arch == "standard":
+        return np.maximum(pre, 0)
+    if arch == "topk":
+        k = cfg["k"]
+        idx = np.argpartition(-pre, k - 1, axis=-1)[..., :k]
+        f = np.zeros_like(pre)
+        np.put_along_axis(f, idx, np.maximum(np.take_along_axis(pre, idx, -1), 0), -1)
+        return f
+    return np.maximum(pre, 0) * (pre > w["threshold"])
+
+
+def decode_np(w: dict[str, np.ndarray], f: np.ndarray) -> np.ndarray:
+    return f @ w["W_dec"] + w["b_dec"]

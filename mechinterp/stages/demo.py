@@ -1,0 +1,193 @@
+"""The main job: every stage on the embedded default model, into one report.
+
+    mechinterp demo [--model M] [--device D] [--out runs/demo] [--size tiny|demo|full] [--force STAGE ...]
+
+smoke -> IOI patching -> activation dump -> SAE training (JAX) -> CE-loss recovered -> feature
+browser -> SHIFT -> steering -> feature ablation -> runs/<name>/report.html (+ report.json).
+Each stage runs as `python -m mechinterp <stage>` in a child process, talking to the others through
+files; a stage whose outputs are complete is skipped, so re-running after an interrupt resumes (the
+dump and the SAE training also resume inside the stage). --force STAGE redoes a stage. Sizes: demo
+(the default; its time is in the README's demo table), full (the seed-sized run: 25k-token dump,
+2000-step relu-L1 SAE, full IOI sweeps), tiny (for tests). Every stage's settings are checked
+before the first stage starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mechinterp import DEFAULT_MODEL
+from mechinterp.cli import STAGES as CLI_STAGES
+from mechinterp.flags import argv_for, build, check
+from mechinterp.stages import config_parser, user_errors
+
+# per size and stage: settings of the stage's configs, keyed by field (flag destination); checked
+# by building every stage's configs before anything runs
+SIZES: dict[str, dict[str, dict]] = {
+    "tiny": dict(ioi=dict(n_prompts=2, quick=True), dump=dict(n_tokens=3000, ctx=64),
+                 sae=dict(arch="topk", k=8, d_sae=256, steps=30, batch=256, eval_tokens=1000),
+                 eval=dict(n_windows=4), browser=dict(top_n=5, per_band=2),
+                 shift=dict(n_ambiguous=64, n_balanced=64, n_random=2, sae_n_tokens=6000, sae_steps=30,
+                            sae_d_sae=256, sae_batch=256),
+                 steer=dict(max_new_tokens=4), ablate=dict(n_random=3, n_prompts=4)),
+    "demo": dict(ioi=dict(n_prompts=8, quick=True), dump=dict(n_tokens=25_000),
+                 sae=dict(arch="topk", k=32, d_sae=4096, steps=600, batch=1024),
+                 eval=dict(n_windows=24), browser={},
+                 shift=dict(sae_n_tokens=60_000, sae_steps=400, sae_d_sae=2048, sae_batch=1024, n_random=5),
+                 steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16)),
+    "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=25_000),
+                 sae=dict(arch="relu", d_sae=4096, steps=2000, batch=4096),
+                 eval=dict(n_windows=64), browser={}, shift={},
+                 steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32)),
+}
+# seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
+EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9)
+SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, Hugging Face repo id or local model directory."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    seed: int = 0
+    """Seeds every stage that takes one."""
+    out: str = "runs/demo"
+    """Run directory (one folder per stage, report.html)."""
+    size: str = field(default="demo", metadata={"choices": tuple(SIZES)})
+    """tiny (tests), demo, or full (the seed-sized run)."""
+    force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
+    """Redo this stage, deleting its outputs (repeatable)."""
+
+
+@dataclass
+class Stage:
+    name: str
+    command: str
+    """The `mechinterp` stage it runs."""
+    args: Callable[[Path], dict]
+    """Settings given the run directory (the size's settings are added)."""
+    done: Callable[[Path], bool]
+    """Whether the stage's outputs are complete."""
+    outputs: Callable[[Path], list[Path]]
+    """What --force deletes."""
+    common: bool = False
+    """Takes the demo's --model / --device / --seed."""
+
+
+def _complete_store(run: Path) -> bool:
+    meta = run / "acts" / "meta.json"
+    return meta.exists() and json.loads(meta.read_text()).get("complete", False)
+
+
+def _has_ce(run: Path) -> bool:
+    metrics = run / "sae" / "sae" / "metrics.json"
+    return metrics.exists() and "ce_loss" in json.loads(metrics.read_text())
+
+
+STAGES = [
+    Stage("smoke", "smoke", lambda r: {}, lambda r: (r / "smoke.txt").exists(), lambda r: [r / "smoke.txt"], True),
+    Stage("ioi", "ioi", lambda r: dict(out=str(r / "ioi")), lambda r: (r / "ioi" / "results.json").exists(),
+          lambda r: [r / "ioi"], True),
+    Stage("dump", "dump", lambda r: dict(out=str(r / "acts"), progress=False), _complete_store,
+          lambda r: [r / "acts"], True),
+    Stage("sae", "train-sae", lambda r: dict(acts=str(r / "acts"), out=str(r / "sae"), progress=False),
+          lambda r: (r / "sae" / "sae" / "cfg.json").exists(), lambda r: [r / "sae"]),
+    Stage("eval", "eval-sae", lambda r: dict(sae=str(r / "sae" / "sae")), _has_ce, lambda r: []),
+    Stage("browser", "browse", lambda r: dict(sae=str(r / "sae" / "sae"), out=str(r / "browser")),
+          lambda r: (r / "browser" / "index.html").exists(), lambda r: [r / "browser"]),
+    Stage("shift", "shift", lambda r: dict(out=str(r / "shift"), runs_dir=str(r / "shift" / "work"), progress=False),
+          lambda r: (r / "shift" / "results.json").exists(), lambda r: [r / "shift"], True),
+    Stage("steer", "steer", lambda r: dict(sae=str(r / "sae" / "sae"), out=str(r / "steer"), prompt="I think that"),
+          lambda r: any((r / "steer").glob("steer_*.json")), lambda r: [r / "steer"]),
+    Stage("ablate", "ablate", lambda r: dict(sae=str(r / "sae" / "sae"), features="auto:8", eval="ioi",
+                                             out=str(r / "ablate")),
+          lambda r: (r / "ablate" / "ablation.json").exists(), lambda r: [r / "ablate"]),
+]
+
+
+def stage_argv(stage: Stage, run: Path, cfg: DemoConfig) -> list[str]:
+    """The stage's flags for this run, checked by parsing them and building the stage's configs."""
+    settings = {**stage.args(run), **SIZES[cfg.size].get(stage.name, {})}
+    if stage.common:
+        settings.update(model=cfg.model, device=cfg.device, seed=cfg.seed)
+    module = importlib.import_module(f"mechinterp.stages.{CLI_STAGES[stage.command][0]}")
+    parser = module.parser(prog=f"mechinterp {stage.command}")
+    argv = argv_for(parser, settings)
+    try:
+        check(parser, parser.parse_args(argv))
+    except ValueError as e:
+        raise ValueError(f"stage {stage.name} ({cfg.size} size): {e}") from None
+    return argv
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def run_stages(run: Path, cfg: DemoConfig) -> dict:
+    argvs = {s.name: stage_argv(s, run, cfg) for s in STAGES}  # every setting checked before any stage runs
+    run.mkdir(parents=True, exist_ok=True)
+    record_path = run / "stages.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    t_start = time.perf_counter()
+    remaining = sum(EXPECTED_S[s.name] for s in STAGES) * SCALE[cfg.size]
+    for i, stage in enumerate(STAGES, 1):
+        expected = EXPECTED_S[stage.name] * SCALE[cfg.size]
+        if stage.name in cfg.force:
+            for path in stage.outputs(run):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            record.pop(stage.name, None)
+        elif stage.done(run):
+            print(f"== [{i}/{len(STAGES)}] {stage.name}: done already, skipped", flush=True)
+            record.setdefault(stage.name, {"status": "done"})
+            remaining -= expected
+            continue
+        print(f"== [{i}/{len(STAGES)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
+              f"about {_clock(remaining)} to go)", flush=True)
+        argv = [sys.executable, "-m", "mechinterp", stage.command, *argvs[stage.name]]
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=stage.name == "smoke", text=True)
+        if stage.name == "smoke":
+            print(proc.stdout, end="")
+            if proc.returncode == 0:
+                (run / "smoke.txt").write_text(proc.stdout)
+            else:
+                print(proc.stderr, end="", file=sys.stderr)
+        if proc.returncode != 0:
+            record[stage.name] = {"status": f"failed (exit {proc.returncode})"}
+            record_path.write_text(json.dumps(record, indent=2))
+            raise ValueError(f"stage {stage.name} failed (exit {proc.returncode}); fix it and re-run: "
+                             "finished stages are kept")
+        record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1)}
+        record_path.write_text(json.dumps(record, indent=2))
+        remaining -= expected
+    return record
+
+
+def parser(prog=None):
+    return config_parser(__doc__, prog, DemoConfig)
+
+
+def main(argv=None, prog=None) -> None:
+    a = parser(prog).parse_args(argv)
+    with user_errors():
+        from mechinterp.stages.report import write_report
+
+        cfg = build(DemoConfig, a)
+        unknown = set(cfg.force) - {s.name for s in STAGES}
+        if unknown:
+            raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in STAGES)}")
+        run = Path(cfg.out)
+        stages = run_stages(run, cfg)
+        html_path, json_path = write_report(run, stages)
+        print(f"== report: {html_path} (numbers in {json_path})")

@@ -1,0 +1,128 @@
+"""One self-contained report of a `mechinterp demo` run: report.html (figures inlined) + report.json.
+
+Reads only what the stages wrote under the run directory; imports neither torch nor jax.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.exists():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    alt = html.escape(alt)
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v)
+    return "" if v is None else str(v)
+
+
+def headline(run: Path) -> dict:
+    """Every headline number of the run, read from the stages' own outputs."""
+    out: dict = {"run": str(run)}
+    ioi = _load(run / "ioi" / "results.json")
+    if ioi:
+        out["ioi"] = {"logit_diff_clean": ioi["logit_diff"]["clean"]["mean"],
+                      "logit_diff_s2_swap": ioi["logit_diff"]["s2_swap"]["mean"],
+                      "top_dla_heads": [h["head"] for h in ioi["direct_logit_attribution"]["top_positive"][:5]],
+                      "name_movers": ioi["path_patching"]["name_movers"],
+                      "s_inhibition_candidates": ioi["path_patching"]["s_inhibition_candidates"],
+                      "faithfulness": ioi["circuit"]["faithfulness"]}
+    meta = _load(run / "acts" / "meta.json")
+    if meta:
+        out["dump"] = {"hook": meta["hook"], "rows": meta["stats"].get("n_rows"), "d_model": meta["d_model"],
+                       "mean_norm": meta["stats"].get("mean_norm"), "complete": meta["complete"]}
+    sae = _load(run / "sae" / "sae" / "metrics.json")
+    if sae:
+        out["sae"] = {k: sae.get(k) for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}
+        if "ce_loss" in sae:
+            out["sae"].update({k: sae["ce_loss"][k] for k in ("ce_loss_recovered", "kl_sae", "delta_loss",
+                                                              "ce_clean", "ce_sae")})
+    shift = _load(run / "shift" / "results.json")
+    if shift:
+        out["shift"] = {r["row"]: {k: r[k] for k in ("profession_acc", "gender_acc", "worst_group_acc")}
+                        for r in shift["rows"]}
+    steer = next(iter(sorted((run / "steer").glob("steer_*.json"))), None) if (run / "steer").exists() else None
+    if steer:
+        s = _load(steer)
+        out["steer"] = {k: s[k] for k in ("feature", "alpha", "mean_p_top_tokens_clean", "mean_p_top_tokens_steered")}
+    ablate = _load(run / "ablate" / "ablation.json")
+    if ablate:
+        out["ablate"] = {k: ablate[k] for k in ("features", "metric_clean", "metric_ablated", "random_metric_mean",
+                                                "random_fraction_as_extreme")}
+    return out
+
+
+def write_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
+    run = Path(run)
+    numbers = headline(run)
+    numbers["stages"] = stages
+    (run / "report.json").write_text(json.dumps(numbers, indent=2))
+
+    parts = [f"<h1>mechinterp-from-scratch: {html.escape(run.name)}</h1>",
+             _table([{"stage": k, "seconds": v.get("seconds"), "status": v.get("status")} for k, v in stages.items()])]
+    smoke = run / "smoke.txt"
+    if smoke.exists():
+        parts += ["<h2>0. Smoke</h2>", f"<pre>{html.escape(smoke.read_text())}</pre>"]
+    if "ioi" in numbers:
+        n = numbers["ioi"]
+        parts += ["<h2>1. IOI circuit</h2>",
+                  f"<p>Logit difference IO - S: clean {n['logit_diff_clean']:+.3f}, S2-swap {n['logit_diff_s2_swap']:+.3f}. "
+                  f"Name movers (top DLA) {', '.join(n['name_movers'])}; S-inhibition candidates "
+                  f"{', '.join(n['s_inhibition_candidates'])}.</p>",
+                  _table([{"heads kept": k, "faithfulness": v} for k, v in n["faithfulness"].items()]),
+                  _img(run / "ioi" / "patch_resid_pre.png", "activation patching, residual stream"),
+                  _img(run / "ioi" / "patch_head_z.png", "activation patching, each head's output"),
+                  _img(run / "ioi" / "dla_heads.png", "direct logit attribution per head"),
+                  '<p><a href="ioi/heatmaps.html">interactive heatmaps</a></p>']
+    if "dump" in numbers:
+        parts += ["<h2>2. Activation dump</h2>", _table([numbers["dump"]])]
+    if "sae" in numbers:
+        parts += ["<h2>3. Sparse autoencoder (JAX)</h2>", _table([numbers["sae"]]),
+                  _img(run / "sae" / "curves.png", "training curves"),
+                  _img(run / "sae" / "frequencies.png", "latent activation frequencies")]
+    if (run / "browser" / "index.html").exists():
+        parts += ["<h2>4. Feature browser</h2>", '<p><a href="browser/index.html">open the feature browser</a></p>']
+    if "shift" in numbers:
+        parts += ["<h2>5. SHIFT: ablating spurious features</h2>",
+                  _table([{"row": k, **v} for k, v in numbers["shift"].items()]),
+                  _img(run / "shift" / "shift.png", "SHIFT accuracies")]
+    if "steer" in numbers:
+        s = _load(next(iter(sorted((run / "steer").glob("steer_*.json")))))
+        parts += ["<h2>6. Steering and ablation</h2>",
+                  f"<p>Feature {s['feature']} at {html.escape(s['hook'])}, alpha {s['alpha']:.1f}.</p>",
+                  f"<pre>clean:   {html.escape(s['prompt'] + '|' + s['clean'])}\n"
+                  f"steered: {html.escape(s['prompt'] + '|' + s['steered'])}</pre>",
+                  _table([{k: t[k] for k in ("token", "logit", "p_clean", "p_steered")} for t in s["top_tokens"]])]
+    if "ablate" in numbers:
+        parts += [_table([numbers["ablate"]])]
+    page = ("<!doctype html><meta charset='utf-8'><title>mechinterp report</title><style>"
+            "body{font:14px system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+            "img{max-width:100%}figure{margin:1em 0}pre{background:#f5f5f5;padding:.6em;white-space:pre-wrap}"
+            "</style>" + "\n".join(parts))
+    (run / "report.html").write_text(page)
+    return run / "report.html", run / "report.json"

@@ -1,0 +1,127 @@
+"""The layout's rules, checked: every flag comes from a config dataclass (so a default is written
+once), no framework crosses between the two sides, no module outgrows 400 lines, every command
+in the README still runs, and the package installs with its `mechinterp` command."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from mechinterp.cli import STAGES
+from mechinterp.flags import flag_fields, flag_name
+
+STAGE_MODULES = sorted({module for module, _ in STAGES.values()})
+
+
+def _stage_parser(module: str):
+    import importlib
+
+    return importlib.import_module(f"mechinterp.stages.{module}").parser()
+
+
+@pytest.mark.parametrize("module", STAGE_MODULES)
+def test_every_flag_is_a_config_field_with_its_default(module):
+    """No hand-written flag: each one is a field of a config the stage registered, and its default is
+    the field's (or the stage's named recipe override). A default typed twice cannot come back."""
+    parser = _stage_parser(module)
+    by_dest = {a.dest: a for a in parser._actions if a.dest != "help"}
+    owned = set()
+    for cls, skip, prefix, only in parser.configs:
+        for f in flag_fields(cls, skip, only):
+            action = by_dest[prefix + f.name]
+            assert action.option_strings == ["--" + flag_name(f, prefix)]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if f.metadata.get("repeat"):  # argparse's append starts from None; values() gives the field's default
+                default = None
+            overridden = action.default != default
+            if overridden:  # only a recipe may change a default, and only through add_flags(defaults=)
+                assert prefix or module == "sweep_sae", (module, f.name, action.default, default)
+            owned.add(prefix + f.name)
+    assert set(by_dest) == owned, f"flags not from a config: {set(by_dest) - owned}"
+
+
+LIGHT = {"extract": "jax", "interventions": "jax", "sae_jax": "torch", "mechinterp": "torch"}
+
+
+@pytest.mark.parametrize("package,absent", sorted(LIGHT.items()))
+def test_no_framework_crosses(package, absent):
+    """Importing every module of one side in a fresh interpreter leaves the other framework unloaded
+    (mechinterp, the command and the file formats, loads neither)."""
+    modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+                     for p in (REPO / package).rglob("*.py") if p.name != "__main__.py")
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            f"bad = [m for m in sys.modules if m == {absent!r} or m.startswith({absent!r} + '.')]\n"
+            "print(len(bad))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "0", f"importing {package} loads {absent}"
+    if package == "mechinterp":
+        proc = subprocess.run([sys.executable, "-c", code.replace("'torch'", "'jax'")], capture_output=True,
+                              text=True, timeout=300, cwd=REPO)
+        assert proc.stdout.strip() == "0", "importing mechinterp loads jax"
+
+
+def test_no_module_over_400_lines():
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.py"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    long = {f: n for f in files if not f.startswith("tests/") and (REPO / f).exists()
+            and (n := len((REPO / f).read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def readme_commands() -> list[list[str]]:
+    """Every command line of the README that runs one of our scripts or the mechinterp command."""
+    text = (REPO / "README.md").read_text()
+    found = []
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:\.venv/bin/python |python )?(scripts/[\w/]+\.py|\.venv/bin/mechinterp [\w-]+|mechinterp [\w-]+)",
+                     line)
+        if m:
+            found.append(m.group(1).split())
+    return found
+
+
+def test_every_readme_command_runs():
+    commands = readme_commands()
+    assert len(commands) >= 12, commands
+    for cmd in {tuple(c) for c in commands}:
+        if cmd[0].endswith("mechinterp"):
+            argv = [sys.executable, "-m", "mechinterp", *cmd[1:], "--help"]
+        else:
+            argv = [sys.executable, str(REPO / cmd[0]), "--help"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert proc.returncode == 0 and "usage:" in proc.stdout, (cmd, proc.stderr[-1500:])
+
+
+@pytest.mark.slow
+def test_pip_install_gives_the_mechinterp_command(tmp_path):
+    """`pip install .` (without dependencies: they are this environment's) puts every package, the
+    browser's assets, the C++ kernel source and the `mechinterp` command in place."""
+    import shutil
+
+    src, target = tmp_path / "src", tmp_path / "site"  # a copy: setuptools writes build/ beside the sources
+    for f in subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split():
+        if (REPO / f).is_file():
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, src / f)
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                           "--target", str(target), str(src)], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for path in ("mechinterp/cli.py", "interventions/browser/assets/index.html", "sae_jax/cpu_kernels.cc",
+                 "interventions/shift/experiment.py", "extract/ioi/circuit.py"):
+        assert (target / path).exists(), path
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, str(target / "bin" / "mechinterp"), "--help"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0 and "train-sae" in out.stdout, out.stderr
+    out = subprocess.run([sys.executable, "-c", "import mechinterp, extract; print(mechinterp.__file__, extract.__file__)"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert out.stdout.count(str(target)) == 2, out.stdout  # the installed copy, not the repository's
