@@ -122,7 +122,7 @@ def load_export(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     try:
         weights = load_file(str(Path(path) / WEIGHTS))
     except Exception as e:  # safetensors raises its own error types
-        raise SAEError(f"{path}: cannot read {WEIGHTS} ({type(e).__name__}: {e}); re-export the SAE") from None
+        raise SAEError(f"{path}: cannot read the export's {WEIGHTS} ({type(e).__name__}: {e}); re-export the SAE") from None
     validate(weights, cfg, path)
     return weights, cfg
 

@@ -126,11 +126,11 @@ def test_default_hook_is_middle_resid_pre(tiny, smollm2):
     from extract.dump import hook_names
 
     assert hook_names(smollm2, DumpConfig()) == ["blocks.15.hook_resid_pre"]
-    # the SAE stage's default --acts is where the default dump writes
+    # the SAE stage's default --acts is the one store under the default dump's folder
     from extract.dump import store_paths
-    from extract.store import DEFAULT_STORE
+    from mechinterp.paths import default_store_dir
     assert store_paths(DumpConfig(), smollm2.name, hook_names(smollm2, DumpConfig()), 0, 1) == \
-        {"blocks.15.hook_resid_pre": DEFAULT_STORE}
+        {"blocks.15.hook_resid_pre": default_store_dir(smollm2.name, "blocks.15.hook_resid_pre")}
     assert smollm2.min_stop_layer(["blocks.15.hook_resid_pre"]) == 15  # block 15 itself never runs
     assert smollm2.min_stop_layer(["blocks.15.hook_resid_pre", "blocks.3.hook_mlp_out"]) == 15
     assert smollm2.min_stop_layer(["hook_embed"]) == 0
@@ -194,7 +194,7 @@ def test_fp16_overflow_is_refused(tiny_dir, tmp_path, docs_dir):
 def test_full_disk_fails_cleanly(tiny, tmp_path, docs_dir, monkeypatch):
     import shutil
 
-    import extract.store as store_mod
+    import extract.store_writer as store_mod
 
     real = shutil.disk_usage
     monkeypatch.setattr(store_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))

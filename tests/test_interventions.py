@@ -118,7 +118,7 @@ def test_steering_moves_the_features_top_tokens(tmp_path, smollm2):
     assert r["mean_p_top_tokens_steered"] > 5 * r["mean_p_top_tokens_clean"]
     assert r["clean"] != r["steered"]
     with pytest.raises(ValueError, match="feature 300 out of range"):
-        steer(smollm2, sae, feature=300, alpha=1.0, prompt="hi")
+        steer(smollm2, sae, feature=300, alpha=1.0, prompt="hi", max_new_tokens=4)
 
 
 def test_ablation_study_against_random_baselines(tmp_path, smollm2):

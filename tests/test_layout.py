@@ -125,3 +125,37 @@ def test_pip_install_gives_the_mechinterp_command(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import mechinterp, extract; print(mechinterp.__file__, extract.__file__)"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert out.stdout.count(str(target)) == 2, out.stdout  # the installed copy, not the repository's
+
+
+def test_single_store_is_the_default_dump_and_refuses_ambiguity(tmp_path):
+    from mechinterp.paths import default_store_dir, single_store
+
+    with pytest.raises(FileNotFoundError, match="run `mechinterp dump` first"):
+        single_store("m", tmp_path)
+    a = default_store_dir("m", "blocks.1.hook_resid_pre", tmp_path)
+    a.mkdir(parents=True)
+    (a / "meta.json").write_text("{}")
+    assert single_store("m", tmp_path) == a
+    b = default_store_dir("m", "blocks.2.hook_resid_pre", tmp_path)
+    b.mkdir(parents=True)
+    (b / "meta.json").write_text("{}")
+    with pytest.raises(ValueError, match="several activation stores.*pass --acts"):
+        single_store("m", tmp_path)
+
+
+@pytest.mark.parametrize("size", ["tiny", "demo", "full"])
+def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
+    """The main job checks every stage's settings (typed, validated by the configs) before it starts."""
+    from mechinterp.stages import demo
+
+    cfg = demo.DemoConfig(size=size, out=str(tmp_path))
+    argvs = {s.name: demo.stage_argv(s, tmp_path, cfg) for s in demo.STAGES}
+    assert argvs["dump"][argvs["dump"].index("--n_tokens") + 1] == str(demo.SIZES[size]["dump"]["n_tokens"])
+    assert "--seed" not in argvs["smoke"] and "--model" in argvs["smoke"]
+    monkeypatch.setitem(demo.SIZES[size], "sae", {**demo.SIZES[size]["sae"], "stepz": 3})
+    with pytest.raises(ValueError, match="has no setting 'stepz'"):
+        demo.run_stages(tmp_path / "never", cfg)
+    monkeypatch.setitem(demo.SIZES[size], "sae", {"k": 0, "arch": "topk"})
+    with pytest.raises(ValueError, match="stage sae.*--k 0 must be between 1"):
+        demo.run_stages(tmp_path / "never", cfg)
+    assert not (tmp_path / "never").exists()  # refused before anything was written

@@ -117,11 +117,12 @@ STAGES = [
 
 def stage_argv(stage: Stage, run: Path, cfg: DemoConfig) -> list[str]:
     """The stage's flags for this run, checked by parsing them and building the stage's configs."""
-    settings = {**stage.args(run), **SIZES[cfg.size].get(stage.name, {})}
-    if stage.common:
-        settings.update(model=cfg.model, device=cfg.device, seed=cfg.seed)
     module = importlib.import_module(f"mechinterp.stages.{CLI_STAGES[stage.command][0]}")
     parser = module.parser(prog=f"mechinterp {stage.command}")
+    settings = {**stage.args(run), **SIZES[cfg.size].get(stage.name, {})}
+    if stage.common:
+        dests = {a.dest for a in parser._actions}
+        settings.update({k: v for k, v in dict(model=cfg.model, device=cfg.device, seed=cfg.seed).items() if k in dests})
     argv = argv_for(parser, settings)
     try:
         check(parser, parser.parse_args(argv))
