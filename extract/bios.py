@@ -27,20 +27,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from extract.bios_templates import (
-    FEMALE_NAMES,
-    INTRO,
-    MALE_NAMES,
-    NURSE,
-    PERSONAL,
-    PLACES,
-    PROFESSOR,
-    PRONOUNS,
-    SURNAMES,
-    TEMPLATE_SETS,
-)
-
-__all__ = ["INTRO", "NURSE", "PERSONAL", "PROFESSOR"]  # the template lists, for tests and notebooks
+from extract.bios_templates import FEMALE_NAMES, MALE_NAMES, PLACES, PRONOUNS, SURNAMES, TEMPLATE_SETS
 
 PROFESSIONS = ("nurse", "professor")
 """Index = profession label."""

@@ -55,7 +55,7 @@ class DumpConfig:
     layer: int | None = None
     """Layer for `site` when no hooks are named; default the middle layer (n_layers // 2)."""
     site: str = "resid_pre"
-    """Site within `layer`: resid_pre, resid_mid, resid_post, attn_out, mlp_out, mlp_in, attn.hook_z, mlp.hook_post."""
+    """Site within `layer`: resid_pre, resid_mid, resid_post, attn_out, mlp_out, attn.hook_z, mlp.hook_post."""
     n_tokens: int = 25_000
     """Activation rows to write (per hook), rounded up to whole windows."""
     ctx: int = 128

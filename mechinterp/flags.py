@@ -111,18 +111,16 @@ def add_flags(parser: argparse.ArgumentParser, cls, skip: typing.Iterable[str] =
                                                                      f" (default: {_show(default)})"))
         if f.metadata.get("choices"):
             kw["choices"] = f.metadata["choices"]
-        if is_tuple and f.metadata.get("sep"):
-            kw["type"] = _separated(kind, f.metadata["sep"], name)
-            is_tuple = False
-        if is_tuple:
-            kw.update(action="append", default=None) if f.metadata.get("repeat") else kw.update(nargs="+")
-            if not f.metadata.get("repeat"):
-                kw["default"] = default
+        if required:
+            kw["required"] = True
+        elif is_tuple and f.metadata.get("repeat"):
+            kw.update(action="append", default=None)  # values() turns "not given" into the field's default
         else:
             kw["default"] = default
-        if required:
-            kw.update(required=True)
-            kw.pop("default", None)
+        if is_tuple and f.metadata.get("sep"):
+            kw["type"] = _separated(kind, f.metadata["sep"], name)
+        elif is_tuple and not f.metadata.get("repeat"):
+            kw["nargs"] = "+"
         group.add_argument(name, **kw)
 
 
@@ -156,29 +154,6 @@ def values(cls, ns: argparse.Namespace, skip: typing.Iterable[str] = (), prefix:
 def build(cls, ns: argparse.Namespace, skip: typing.Iterable[str] = (), **fixed):
     """cls(**parsed flags, **fixed): the dataclass validates itself."""
     return cls(**{**values(cls, ns, skip), **fixed})
-
-
-def to_argv(cls, overrides: dict[str, Any]) -> list[str]:
-    """Flags that reproduce `overrides` of cls's fields on a command line (for child processes)."""
-    fields_ = {f.name: f for f in dataclasses.fields(cls)}
-    argv: list[str] = []
-    for name, v in overrides.items():
-        f = fields_[name]
-        if isinstance(v, bool):
-            if v != _default(f):
-                argv.append("--" + flag_name(f))
-            continue
-        if isinstance(v, (tuple, list)):
-            if f.metadata.get("sep"):
-                argv += ["--" + flag_name(f), f.metadata["sep"].join(map(str, v))]
-            elif f.metadata.get("repeat"):
-                for item in v:
-                    argv += ["--" + flag_name(f), str(item)]
-            else:
-                argv += ["--" + flag_name(f), *map(str, v)]
-            continue
-        argv += ["--" + flag_name(f), str(v)]
-    return argv
 
 
 def check(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> list:

@@ -159,3 +159,15 @@ def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="stage sae.*--k 0 must be between 1"):
         demo.run_stages(tmp_path / "never", cfg)
     assert not (tmp_path / "never").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("argv,first_words", [
+    (["no-such-stage"], "error: unknown stage 'no-such-stage'; choose one of demo,"),
+    (["train-sae", "--k", "x"], "error: --k: invalid int value: 'x' (see mechinterp train-sae --help)"),
+    (["shift", "--features", "1,x"], "error: --features takes ints separated by ','"),
+    (["demo", "--size", "huge"], "error: --size: invalid choice: 'huge'"),
+    (["steer", "--feature", "3"], "error: the following arguments are required: --sae"),
+])
+def test_command_line_errors_are_one_line_and_exit_2(argv, first_words):
+    proc = subprocess.run([sys.executable, "-m", "mechinterp", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(first_words), proc.stderr

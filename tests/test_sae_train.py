@@ -141,6 +141,7 @@ def test_sweep_equals_single_runs(store_dir, tmp_path, arch, members, chunk):
 
 MULTI = r"""
 import sys, json, numpy as np, jax
+from pathlib import Path
 from sae_jax.config import SAEConfig, TrainConfig
 from sae_jax.pipeline import load_store
 from sae_jax.train import fit

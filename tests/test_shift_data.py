@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from extract import bios
+from extract import bios_templates as templates
 from extract.bios import BiosConfig, make_pools, make_splits
 
 
@@ -17,10 +18,10 @@ def splits():
 
 
 def test_template_and_name_counts():
-    assert sum(len(t) for t in bios.TEMPLATE_SETS.values()) >= 80
-    assert min(len(bios.NURSE), len(bios.PROFESSOR), len(bios.PERSONAL)) >= 25
-    assert len(set(bios.FEMALE_NAMES)) >= 200 and len(set(bios.MALE_NAMES)) >= 200
-    assert not set(bios.FEMALE_NAMES) & set(bios.MALE_NAMES)
+    assert sum(len(t) for t in templates.TEMPLATE_SETS.values()) >= 80
+    assert min(len(templates.NURSE), len(templates.PROFESSOR), len(templates.PERSONAL)) >= 25
+    assert len(set(templates.FEMALE_NAMES)) >= 200 and len(set(templates.MALE_NAMES)) >= 200
+    assert not set(templates.FEMALE_NAMES) & set(templates.MALE_NAMES)
 
 
 def test_ambiguous_is_perfectly_correlated(splits):
@@ -49,7 +50,7 @@ def test_gender_signal_is_names_and_pronouns(splits):
 
 def test_heldout_templates_and_names_are_disjoint(splits):
     train, test = make_pools(0, 0.3)
-    for key in bios.TEMPLATE_SETS:
+    for key in templates.TEMPLATE_SETS:
         assert train.templates[key] and test.templates[key]
         assert not set(train.templates[key]) & set(test.templates[key])
     for g in ("male", "female"):

@@ -5,6 +5,7 @@ scripts/<stage>.py are thin wrappers around the same `main`."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from contextlib import contextmanager
 
@@ -30,7 +31,12 @@ def user_errors():
 
 class StageParser(argparse.ArgumentParser):
     def error(self, message: str):
-        """A bad flag is one line too, like every other user error."""
+        """A bad flag is one line too, like every other user error (argparse's "argument --x: msg" reads
+        "--x: msg", or just "msg" where that already starts with the flag)."""
+        m = re.match(r"argument (\S+): (.*)", message, re.S)
+        if m:
+            flag, rest = m.groups()
+            message = rest if rest.startswith(flag) else f"{flag}: {rest}"
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 

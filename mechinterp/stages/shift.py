@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mechinterp.flags import add_flags, build, to_argv, values
+from mechinterp.flags import add_flags, argv_for, build, values
 from mechinterp.paths import RUNS, default_store_dir, model_dir_name
 from mechinterp.stages import new_parser, user_errors
 
@@ -70,10 +70,10 @@ def ensure_sae(cfg, model, dump: dict, sae: dict, train: dict, extras: RecipeExt
     dump_activations(DumpConfig(model=cfg.model, hooks=(cfg.hook,), n_tokens=dump["n_tokens"], out=str(store),
                                 corpus="+".join(corpus), device=cfg.device, seed=cfg.seed, progress=cfg.progress),
                      model=model)
-    from sae_jax.config import SAEConfig, TrainConfig
+    from mechinterp.stages import train_sae
 
-    argv = [sys.executable, "-m", "mechinterp", "train-sae", "--acts", str(store), "--out", str(sae_dir),
-            *to_argv(SAEConfig, sae), *to_argv(TrainConfig, {**train, "seed": cfg.seed, "progress": cfg.progress})]
+    settings = dict(acts=str(store), out=str(sae_dir), **sae, **train, seed=cfg.seed, progress=cfg.progress)
+    argv = [sys.executable, "-m", "mechinterp", "train-sae", *argv_for(train_sae.parser(), settings)]
     proc = subprocess.run(argv, capture_output=not cfg.progress, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or "").strip().splitlines()[-3:]
