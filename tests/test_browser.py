@@ -182,6 +182,7 @@ def test_live_server(tiny_model_factory):
         server.server_close()
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_browse_features_script(tmp_path):
     store = write_synthetic_store(tmp_path / "store", d_in=16, n_windows=16, ctx=17, seed=2)
     sae = make_sae(tmp_path, store, "topk", d_sae=40, k=4)

@@ -98,6 +98,7 @@ def test_loss_and_gradients_agree_with_a_torch_reimplementation(arch):
         assert _rel_err(np.asarray(getattr(grads_j, n)), params[n].grad.numpy()) < 1e-5, n
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_sae_jax_never_imports_torch_and_extract_store_neither():
     code = ("import sys, sae_jax.train, sae_jax.pipeline, sae_jax.sweep, extract.store; "
             "print('torch' in sys.modules)")

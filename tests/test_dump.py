@@ -210,6 +210,7 @@ def test_full_disk_fails_cleanly(tiny, tmp_path, docs_dir, monkeypatch):
     assert not (tmp_path / "b" / "acts.npy").exists()
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_script_user_error_is_one_line(tiny_dir, tmp_path):
     proc = subprocess.run([sys.executable, SCRIPT, "--model", str(tiny_dir), "--corpus", f"dir:{tmp_path}/none",
                            "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
@@ -237,6 +238,7 @@ def _args(model, corpus, out):
             "--n_tokens", str(15 * 40), "--layer", "1", "--site", "mlp_out", "--no_progress"]
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupt_and_resume_equals_uninterrupted(sig, tiny, tiny_dir, tmp_path, docs_dir):
     ref = tmp_path / "ref"
@@ -281,6 +283,7 @@ def test_interrupt_and_resume_equals_uninterrupted(sig, tiny, tiny_dir, tmp_path
 # ---------------------------------------------------------------------------- several processes
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_torchrun_two_ranks_equal_single_process(tiny, tiny_dir, tmp_path, docs_dir):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():

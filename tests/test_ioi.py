@@ -145,6 +145,7 @@ def test_heatmaps_written(tmp_path):
     assert "<svg" in text and "<title>" in text and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_script_user_errors_exit_2():
     for args in (["--n_prompts", "0"], ["--model", "no-such-model"]):
         p = subprocess.run([sys.executable, str(ROOT / "scripts/ioi.py"), *args, "--out", "/tmp/ioi_never"],

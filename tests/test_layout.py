@@ -48,6 +48,7 @@ def test_every_flag_is_a_config_field_with_its_default(module):
 LIGHT = {"extract": "jax", "interventions": "jax", "sae_jax": "torch", "mechinterp": "torch"}
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 @pytest.mark.parametrize("package,absent", sorted(LIGHT.items()))
 def test_no_framework_crosses(package, absent):
     """Importing every module of one side in a fresh interpreter leaves the other framework unloaded
@@ -87,6 +88,7 @@ def readme_commands() -> list[list[str]]:
     return found
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_every_readme_command_runs():
     commands = readme_commands()
     assert len(commands) >= 12, commands
@@ -161,6 +163,7 @@ def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
     assert not (tmp_path / "never").exists()  # refused before anything was written
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 @pytest.mark.parametrize("argv,first_words", [
     (["no-such-stage"], "error: unknown stage 'no-such-stage'; choose one of demo,"),
     (["train-sae", "--k", "x"], "error: --k: invalid int value: 'x' (see mechinterp train-sae --help)"),

@@ -83,6 +83,7 @@ def test_interrupted_conversion_is_not_taken_for_a_finished_one(tmp_path, monkey
     assert calls and calls[0][2] == "extract.convert_gguf"
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_smoke_stage_prints_what_the_seed_asks():
     proc = run_script("scripts/smoke.py", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
@@ -93,6 +94,7 @@ def test_smoke_stage_prints_what_the_seed_asks():
     assert "top next tokens: ' Mary'" in out
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 @pytest.mark.parametrize("args,message", [
     (["--model", "nope"], "error: unknown model 'nope'"),
     (["--hook", "blocks.99.hook_resid_pre"], "error: layer 99 out of range"),

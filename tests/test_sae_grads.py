@@ -74,6 +74,7 @@ def _fd_report() -> dict:
     return out
 
 
+@pytest.mark.slow  # float64 central differences of every architecture's loss (about 17 s)
 def test_losses_match_float64_finite_differences():
     env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=300)

@@ -115,6 +115,7 @@ def test_resample_resets_only_dead_latents():
     np.testing.assert_allclose(dec_norms[d], np.linalg.norm(np.asarray(st.sae.W_dec)[a], axis=1).mean(), rtol=1e-5)
 
 
+@pytest.mark.slow  # five SAEs trained twice over (about 45 s)
 @pytest.mark.parametrize("arch,members,chunk", [
     # a vmapped chunk of 2 members, then 1: both the vmap and the loop over chunks
     ("relu", [dict(l1=0.5, lr=3e-3), dict(l1=2.0, lr=1e-3), dict(l1=1.0, lr=3e-3)], 2),
@@ -141,20 +142,17 @@ def test_sweep_equals_single_runs(store_dir, tmp_path, arch, members, chunk):
 
 MULTI = r"""
 import sys, json, numpy as np, jax
-from pathlib import Path
 from sae_jax.config import SAEConfig, TrainConfig
 from sae_jax.pipeline import load_store
 from sae_jax.train import fit
-
-ROOT = Path(__file__).resolve().parents[1]
 assert len(jax.devices()) == 2
-store = load_store(sys.argv[2])
+store = load_store(sys.argv[1])
 out = {}
 for arch in ("relu", "batchtopk"):
     sc = SAEConfig(arch=arch, d_in=store.d_model, d_sae=64, k=4)
     tc = TrainConfig(steps=15, batch=256, lr=3e-3, l1=1.0, progress=False)
-    one = fit(store, sc, tc, sys.argv[3] + "/one_" + arch, devices=jax.devices()[:1])
-    two = fit(store, sc, tc, sys.argv[3] + "/two_" + arch, devices=jax.devices())
+    one = fit(store, sc, tc, sys.argv[2] + "/one_" + arch, devices=jax.devices()[:1])
+    two = fit(store, sc, tc, sys.argv[2] + "/two_" + arch, devices=jax.devices())
     out[arch] = max(float(np.abs(np.asarray(a) - np.asarray(b)).max() / (np.abs(np.asarray(a)).max() + 1e-12))
                     for a, b in zip(jax.tree.leaves(one.state.sae), jax.tree.leaves(two.state.sae)))
     out[arch + "_sharded"] = len(two.state.sae.W_enc.sharding.device_set)
@@ -162,9 +160,10 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_two_devices_match_one(store_dir, tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    r = subprocess.run([sys.executable, "-c", MULTI, str(ROOT), str(store_dir), str(tmp_path)], env=env,
+    r = subprocess.run([sys.executable, "-c", MULTI, str(store_dir), str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(r.stdout.strip().splitlines()[-1])
@@ -178,6 +177,7 @@ def _script(*args, timeout=180):
                           capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_bad_inputs_fail_with_one_line(store_dir, tmp_path):
     incomplete = write_synthetic_store(tmp_path / "half", d_in=D_IN, n_windows=32, complete=False)
     other = write_synthetic_store(tmp_path / "other", d_in=24, n_windows=64)
