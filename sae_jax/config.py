@@ -167,3 +167,10 @@ class TrainRun:
     """Output directory: checkpoints/, sae/ (the export), plots, history.json."""
     device: str = "auto"
     """JAX platform to shard the step over: auto (every device of the default backend), cpu, gpu (or cuda)."""
+
+    def store(self) -> str:
+        """--acts, or the default dump's store."""
+        from mechinterp import DEFAULT_MODEL
+        from mechinterp.paths import single_store
+
+        return self.acts or str(single_store(DEFAULT_MODEL))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-from mechinterp import DEFAULT_MODEL
 from mechinterp.flags import add_flags, build, values
 from mechinterp.stages import new_parser, user_errors
 
@@ -31,7 +30,6 @@ def parser(prog=None):
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from mechinterp.paths import single_store
         from sae_jax.config import SAEConfig, TrainConfig, TrainRun
         from sae_jax.pipeline import jax_devices
         from sae_jax.sweep import SweepGrid, grid, run_sweep
@@ -41,7 +39,7 @@ def main(argv=None, prog=None) -> None:
         axes = build(SweepGrid, a)
         scfg = values(SAEConfig, a, skip=GRID_AXES)
         members = grid(tcfg, scfg["arch"], scfg["d_sae"], axes.l1, axes.k, axes.lr, axes.seeds)
-        s = run_sweep(run.acts or single_store(DEFAULT_MODEL), run.out, scfg, tcfg, members,
+        s = run_sweep(run.store(), run.out, scfg, tcfg, members,
                       devices=jax_devices(run.device))
         for r in s["members"]:
             print(json.dumps({"name": r["name"], "l0": r["metrics"]["l0"], "fvu": r["metrics"]["fvu"]}))

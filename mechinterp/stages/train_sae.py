@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-from mechinterp import DEFAULT_MODEL
 from mechinterp.flags import build, values
 from mechinterp.stages import config_parser, user_errors
 
@@ -23,12 +22,10 @@ def parser(prog=None):
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from mechinterp.paths import single_store
         from sae_jax.config import SAEConfig, TrainConfig, TrainRun
         from sae_jax.pipeline import jax_devices, train_sae
 
         run = build(TrainRun, a)
-        acts = run.acts or single_store(DEFAULT_MODEL)
-        m = train_sae(acts, run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
+        m = train_sae(run.store(), run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {run.out}/sae")
