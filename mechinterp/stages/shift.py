@@ -90,12 +90,15 @@ def main(argv=None, prog=None) -> None:
         from interventions.shift.config import ShiftConfig, default_out
         from interventions.shift.experiment import run_shift
         from interventions.shift.outputs import markdown_table, write_outputs
+        from mechinterp.sae_format import read_cfg
         from sae_jax.config import SAEConfig, TrainConfig
 
         cfg = build(ShiftConfig, a)
         recipe = (values(DumpConfig, a, prefix="sae_", only=RECIPE_DUMP),
                   values(SAEConfig, a, prefix="sae_", only=RECIPE_SAE),
                   values(TrainConfig, a, prefix="sae_", only=RECIPE_TRAIN))
+        if cfg.sae:
+            read_cfg(cfg.sae)  # one line if it is not an SAE export, before the model loads
         model = load_model(cfg.model, device=cfg.device)
         sae = load_sae(ensure_sae(cfg, model, *recipe, build(RecipeExtras, a)))
         result = run_shift(cfg, model=model, sae=sae)
