@@ -243,6 +243,29 @@ def _shakespeare() -> Source:
     return InMemory("shakespeare", docs)
 
 
+def _is_utf8_text(path: Path) -> bool:
+    data = path.read_bytes()
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decodable(spec: str, paths: list[Path]) -> list[Path]:
+    """The .txt files that are UTF-8 text. A few that are not are left out with a warning (decoding them
+    would feed the model replacement characters); a corpus mostly of them is refused."""
+    bad = [p for p in paths if not _is_utf8_text(p)]
+    if bad:
+        what = f"{len(bad)} of {len(paths)} .txt files are binary or not UTF-8 (e.g. {bad[0]})"
+        if 2 * len(bad) > len(paths):
+            raise CorpusError(f"corpus {spec}: {what}; convert them to UTF-8 text or point at another folder")
+        print(f"warning: corpus {spec}: {what}; they are left out", file=sys.stderr)
+    return [p for p in paths if p not in bad]
+
+
 def _user_files(spec: str, path: Path, field: str) -> Source:
     if not path.exists():
         raise CorpusError(f"corpus {spec}: {path} does not exist")
@@ -251,7 +274,7 @@ def _user_files(spec: str, path: Path, field: str) -> Source:
     if not files:
         raise CorpusError(f"corpus {spec}: no .txt, .jsonl or .parquet files in {path}")
     parts: list[Source] = []
-    txt = [p for p in files if p.suffix == ".txt"]
+    txt = _decodable(spec, [p for p in files if p.suffix == ".txt"])
     if txt:
         parts.append(TextFiles(spec, txt))
     for p in files:

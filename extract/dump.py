@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
 from extract.store import StoreError, StoreMeta, open_store, read_meta
-from extract.store_writer import StoreWriter
+from extract.store_writer import StoreLock, StoreWriter, check_disk
 from extract.windows import WindowStream
 from mechinterp import DEFAULT_MODEL
 from mechinterp.paths import RUNS, default_store_dir
@@ -141,8 +142,9 @@ def hook_names(model: HookedModel, cfg: DumpConfig) -> list[str]:
         except KeyError as e:
             raise DumpError(e.args[0]) from None
         if not any(name == s or name.endswith("." + s) for s in PER_POSITION_SITES):
-            raise DumpError(f"hook {name} does not give one vector per token position; dumpable sites: "
-                            f"{', '.join(PER_POSITION_SITES)}")
+            here = [s for s in PER_POSITION_SITES if any(n == s or n.endswith("." + s) for n in model.hook_names())]
+            raise DumpError(f"hook {name} does not give one vector per token position; dumpable sites here: "
+                            f"{', '.join(here)}")
     return names
 
 
@@ -218,33 +220,47 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
     _, cache = model.run_with_cache(probe, names=names, stop_at_layer=stop)
     dims = {n: int(np.prod(cache[n].shape[2:])) for n in names}
 
+    metas = {name: StoreMeta(model=model.name, weights=model.weights, hook=name, layer=model.site(name).layer,
+                             d_model=dims[name], ctx=cfg.ctx, keep_bos=keep_bos, n_windows=hi - lo, dtype=cfg.dtype,
+                             prepend_bos=bos is not None, corpus=corpus_meta,
+                             shard={"rank": rank, "world_size": world, "first_window": lo})
+             for name in names}
     paths = store_paths(cfg, model.name, names, rank, world)
+    with ExitStack() as locks:
+        for path in paths.values():
+            locks.enter_context(StoreLock(path))
+        writers, results = _open_writers(paths, metas)
+        t0 = time.perf_counter()
+        if writers:
+            _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank)
+        seconds = time.perf_counter() - t0
+        for name, w in writers.items():
+            results[name] = DumpResult(paths[name], w.finish(), w.rows_this_run, seconds)
+    _barrier(world)
+    return [results[n] for n in names]
+
+
+def _open_writers(paths: dict[str, Path], metas: dict[str, StoreMeta]):
+    """(writers of the stores to write or resume, results of those already complete). The new stores'
+    disk need is checked together before any is allocated."""
     writers: dict[str, StoreWriter] = {}
-    results: dict[str, DumpResult] = {}
-    for name in names:
-        site = model.site(name)
-        meta = StoreMeta(model=model.name, weights=model.weights, hook=name, layer=site.layer, d_model=dims[name],
-                         ctx=cfg.ctx, keep_bos=keep_bos, n_windows=hi - lo, dtype=cfg.dtype,
-                         prepend_bos=bos is not None, corpus=corpus_meta,
-                         shard={"rank": rank, "world_size": world, "first_window": lo})
+    done: dict[str, DumpResult] = {}
+    todo = {}
+    for name, meta in metas.items():
         path = paths[name]
         if (path / "meta.json").exists():
             old = read_meta(path)
             if old.complete and not old.mismatches(meta):
                 open_store(path)  # its files must match meta.json too: a truncated store is an error, not "done"
-                results[name] = DumpResult(path, old, 0, 0.0, skipped=True)
+                done[name] = DumpResult(path, old, 0, 0.0, skipped=True)
                 continue
-        writers[name] = StoreWriter.create_or_resume(path, meta)
-
-    t0 = time.perf_counter()
-    if writers:
-        _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank)
-    seconds = time.perf_counter() - t0
-    for name, w in writers.items():
-        meta = w.finish()
-        results[name] = DumpResult(paths[name], meta, w.rows_this_run, seconds)
-    _barrier(world)
-    return [results[n] for n in names]
+        todo[name] = meta
+    new = [m for n, m in todo.items() if not (paths[n] / "meta.json").exists()]
+    if new:
+        check_disk(paths[next(iter(todo))], new)
+    for name, meta in todo.items():
+        writers[name] = StoreWriter.create_or_resume(paths[name], meta)
+    return writers, done
 
 
 def _batches(windows, size: int):

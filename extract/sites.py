@@ -124,11 +124,14 @@ def resolve(name: str, layout: Layout, n_layers: int) -> Site:
     if name in GLOBAL_SITES:
         kind, part = GLOBAL_SITES[name]
         if getattr(layout, part) is None:
-            raise KeyError(f"hook {name!r} does not exist in this architecture")
+            raise KeyError(f"hook {name!r} does not exist in this architecture (it has no {part.replace('_', ' ')} "
+                           "module; positions enter through rotary embeddings in attention)" if part == "pos_embed"
+                           else f"hook {name!r} does not exist in this architecture")
         return Site(name, None, kind, getattr(layout, part))
     m = _BLOCK_RE.match(name)
     if not m or m.group(2) not in BLOCK_SITES:
-        raise KeyError(f"unknown hook {name!r}; valid hooks: {', '.join(GLOBAL_SITES)}, "
+        globals_here = [n for n, (_, part) in GLOBAL_SITES.items() if getattr(layout, part) is not None]
+        raise KeyError(f"unknown hook {name!r}; valid hooks: {', '.join(globals_here)}, "
                        f"blocks.{{L}}.{{{', '.join(BLOCK_SITES)}}} with L in 0..{n_layers - 1}")
     layer, suffix = int(m.group(1)), m.group(2)
     if layer >= n_layers:

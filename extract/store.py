@@ -90,7 +90,7 @@ def read_meta(path: str | Path) -> StoreMeta:
     meta_path = Path(path) / META_FILE
     if not meta_path.exists():
         raise StoreError(f"{path} is not an activation store (no {META_FILE}); "
-                         "create one with scripts/cache_activations.py")
+                         "create one with `mechinterp dump`")
     try:
         raw = json.loads(meta_path.read_text())
         if not isinstance(raw, dict):
@@ -330,11 +330,11 @@ def open_store(path: str | Path, allow_incomplete: bool = False) -> ActivationSt
     """Open a store directory, or a directory whose subdirectories are the shards of one dump."""
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"no activation store at {path}; create one with scripts/cache_activations.py")
+        raise StoreError(f"no activation store at {path}; create one with `mechinterp dump`")
     dirs = [path] if _is_store(path) else sorted(p for p in path.iterdir() if p.is_dir() and _is_store(p))
     if not dirs:
         raise StoreError(f"{path} is not an activation store (no {META_FILE}, no shard directories); "
-                         "create one with scripts/cache_activations.py")
+                         "create one with `mechinterp dump`")
     shards = []
     metas = {d: read_meta(d) for d in dirs}
     dirs.sort(key=lambda d: (metas[d].shard.get("rank", 0), str(d)))  # rank10 after rank9

@@ -56,11 +56,7 @@ class StoreWriter:
             tokens = open_array(path / TOKENS_FILE, "r+", (old.n_windows, old.ctx), "int32")
             return cls(path, old, acts, tokens)
         path.mkdir(parents=True, exist_ok=True)
-        needed = meta.n_rows * meta.d_model * np.dtype(meta.dtype).itemsize + meta.n_windows * meta.ctx * 4
-        free = shutil.disk_usage(path).free
-        if needed > free:
-            raise StoreError(f"not enough disk space in {path}: the store needs {needed / 1e6:.1f} MB, "
-                             f"{free / 1e6:.1f} MB free; free some space or pass a smaller --n_tokens")
+        check_disk(path, [meta])
         acts = open_memmap(path / ACTS_FILE, "w+", np.dtype(meta.dtype), (meta.n_rows, meta.d_model))
         tokens = open_memmap(path / TOKENS_FILE, "w+", np.int32, (meta.n_windows, meta.ctx))
         _reserve(path / ACTS_FILE)
@@ -120,6 +116,55 @@ class StoreWriter:
         self.meta.complete = True
         write_meta(self.path, self.meta)
         return self.meta
+
+
+def store_bytes(meta: StoreMeta) -> int:
+    return meta.n_rows * meta.d_model * np.dtype(meta.dtype).itemsize + meta.n_windows * meta.ctx * 4
+
+
+def check_disk(path: Path, metas: list[StoreMeta]) -> None:
+    """Refuse, before anything is allocated, stores that do not fit together on path's disk."""
+    needed = sum(store_bytes(m) for m in metas)
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        what = "the store needs" if len(metas) == 1 else f"the {len(metas)} stores need"
+        raise StoreError(f"not enough disk space in {path}: {what} {needed / 1e6:.1f} MB, "
+                         f"{free / 1e6:.1f} MB free; free some space or pass a smaller --n_tokens")
+
+
+class StoreLock:
+    """An exclusive lock on a store directory while one process writes it (flock: released by the
+    OS when the process dies, so a killed dump never leaves a stale lock). The lock file holds the
+    writer's pid, for the message another dump gets."""
+
+    NAME = "dump.lock"
+
+    def __init__(self, path: Path):
+        self.path, self.file, self.made_dir = path, None, not path.exists()
+
+    def __enter__(self) -> StoreLock:
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path / self.NAME, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "unknown"
+            self.file.close()
+            raise StoreError(f"{self.path} is being written by another dump (pid {holder}); wait for it to "
+                             "finish, or choose another --out") from None
+        self.file.truncate(0)
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+        if self.made_dir and [p.name for p in self.path.iterdir()] == [self.NAME]:
+            shutil.rmtree(self.path)  # a dump refused before writing anything leaves no trace
 
 
 def _release(arr: np.memmap) -> None:

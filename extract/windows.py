@@ -96,6 +96,10 @@ class WindowStream:
         if self.eval_fraction > 0 and n_eval == 0 and n_windows > 1:
             n_eval = 1
         n_train = n_windows - n_eval
+        if n_eval and not len(self.eval_docs):
+            raise CorpusError(f"the corpus {self.source.spec} has {len(self.source)} document: too few to hold any "
+                              "out for evaluation; give it more documents (one per .txt file or .jsonl line), or "
+                              "pass --eval_fraction 0")
         for kind, want, gen in (("training", n_train, self.train), ("held-out", n_eval, self.eval)):
             have = _count(gen(), want)
             if have < want:

@@ -38,8 +38,10 @@ class EvalConfig(SAERun):
     """Windows per forward pass."""
 
     def __post_init__(self):
-        if self.n_windows < 1 or self.batch < 1:
-            raise ValueError(f"--n_windows and --batch must be positive, got {self.n_windows} and {self.batch}")
+        if self.n_windows < 1:
+            raise ValueError(f"--n_windows {self.n_windows}: evaluate on at least 1 held-out window (default 64)")
+        if self.batch < 1:
+            raise ValueError(f"--batch {self.batch}: windows per forward pass must be at least 1")
 
 
 def _ce_and_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,17 +106,15 @@ def ce_loss_recovered(model, sae: TorchSAE, windows: np.ndarray, first_pos: int 
 
 def heldout_tokens(sae: TorchSAE, max_windows: int | None = None, store_path: str | None = None):
     """(token windows [n, ctx] of the held-out split of the store the SAE was trained on, first_pos)."""
-    from extract.store import open_store
+    from mechinterp.sae_format import open_sae_store
 
-    path = store_path or sae.cfg.get("mechinterp", {}).get("store", {}).get("path")
-    if not path:
-        raise ValueError(f"{sae.path}: cfg.json does not say which activation store it was trained on; pass --acts DIR")
-    store = open_store(path)
+    store = open_sae_store(sae.path, sae.cfg, store_path, hook=False)  # only its tokens are read
     _, eval_windows = store.split()
     if max_windows is not None:
         eval_windows = eval_windows[:max_windows]
-    return np.stack([store.window_tokens(int(w)) for w in eval_windows]) if len(eval_windows) else \
-        np.zeros((0, store.meta.ctx), np.int32), store.meta.first_pos
+    if not len(eval_windows):
+        raise ValueError(f"{store} has no held-out windows to evaluate on; dump it with --eval_fraction > 0")
+    return np.stack([store.window_tokens(int(w)) for w in eval_windows]), store.meta.first_pos
 
 
 @torch.no_grad()

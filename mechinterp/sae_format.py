@@ -127,9 +127,34 @@ def load_export(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     return weights, cfg
 
 
+def check_store(cfg: dict, meta, sae_path, store_path, hook: bool = True) -> None:
+    """Refuse to pair an SAE with a store of other activations (meta: the store's StoreMeta): the
+    model and the hook it was trained at (where cfg.json records them; hook=False when only the
+    store's tokens are used) and the width must agree."""
+    pairs = [("model", cfg.get("model_name"), meta.model)] + ([("hook", cfg.get("hook_name"), meta.hook)] if hook else [])
+    pairs.append(("width", cfg.get("d_in"), meta.d_model))
+    for what, sae_has, store_has in pairs:
+        if sae_has not in (None, "") and sae_has != store_has:
+            raise SAEError(f"SAE {sae_path} was trained on {what} {sae_has} but store {store_path} holds {what} "
+                           f"{store_has}; pass the store it was trained on (--acts), or omit --acts")
+
+
 def store_path(cfg: dict) -> str | None:
     """The activation store the SAE was trained on, as recorded at export."""
     return cfg.get("mechinterp", {}).get("store", {}).get("path")
+
+
+def open_sae_store(sae_dir, cfg: dict, acts=None, hook: bool = True):
+    """The activation store an SAE is used with: `acts`, or the one it was trained on; refused
+    (check_store) when it holds other activations than the SAE reads."""
+    from extract.store import open_store
+
+    path = acts or store_path(cfg)
+    if not path:
+        raise SAEError(f"{sae_dir}/cfg.json does not say which activation store it was trained on; pass --acts DIR")
+    store = open_store(path)
+    check_store(cfg, store.meta, sae_dir, path, hook)
+    return store
 
 
 def encode_np(w: dict[str, np.ndarray], cfg: dict, x: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ class FeatureStats:
 def load_feature_stats(path: str | Path) -> FeatureStats:
     path = Path(path)
     if not (path / STATS_NPZ).exists():
-        raise FileNotFoundError(f"no {STATS_NPZ} in {path}; compute it with scripts/browse_features.py")
+        raise FileNotFoundError(f"no {STATS_NPZ} in {path}; compute it with `mechinterp browse`")
     with np.load(path / STATS_NPZ) as z:
         arrays = {k: z[k] for k in z.files}
     return FeatureStats(arrays, json.loads((path / STATS_JSON).read_text()))

@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from extract.store import open_store
-from mechinterp.sae_format import load_export
+from mechinterp import sae_format
+from mechinterp.sae_format import load_export, open_sae_store
 from mechinterp.stats_format import FeatureStats
 from sae_jax.metrics import DENSE_FREQ
 from sae_jax.row_hash import row_hash, row_unhash
@@ -170,7 +170,7 @@ def encode_pass(sae_dir: str | Path, store_path: str | Path | None = None, chunk
                 max_tokens: int | None = None) -> dict:
     """The baseline for the benchmark: one jitted encode over the store (read + encode), no stats."""
     weights, cfg = load_export(sae_dir)
-    store = open_store(store_path or cfg["mechinterp"]["store"]["path"])
+    store = open_sae_store(sae_dir, cfg, store_path)
     enc = Encoder(weights, cfg)
     t0, n, out = time.perf_counter(), 0, None
     for x, rows in _chunks(store, np.arange(store.n_windows), chunk_rows, max_tokens):
@@ -249,13 +249,8 @@ def compute_feature_stats(sae_dir: str | Path, store_path: str | Path | None = N
     (or `store_path`). See the module docstring for what is computed and how."""
     cfg = cfg or FeatureStatsConfig()
     weights, scfg = load_export(sae_dir)
-    store_path = store_path or scfg.get("mechinterp", {}).get("store", {}).get("path")
-    if not store_path:
-        raise ValueError(f"{sae_dir}/cfg.json names no store; pass --acts")
-    store = open_store(store_path)
-    if store.d_model != weights["W_enc"].shape[0]:
-        raise ValueError(f"SAE {sae_dir} has d_in={weights['W_enc'].shape[0]} but store {store_path} has "
-                         f"d_model={store.d_model}; pass the store the SAE was trained on")
+    store_path = store_path or sae_format.store_path(scfg)
+    store = open_sae_store(sae_dir, scfg, store_path)
     if store.n_rows >= 1 << 32:
         raise ValueError("stores of 2^32 rows or more are not supported; pass --max_tokens")
     enc = Encoder(weights, scfg)

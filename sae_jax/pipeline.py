@@ -13,6 +13,7 @@ from mechinterp.sae_format import export_sae
 from sae_jax import plots
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.errors import SAEError
+from sae_jax.guards import Diverged, heldout_problem
 from sae_jax.metrics import evaluate
 from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, inference_threshold
 
@@ -26,11 +27,17 @@ def load_store(acts: str | Path):
 
 def finish(out: Path, store, acts, scfg: SAEConfig, tcfg: TrainConfig, sae, threshold, k: int, res: FitResult,
            history: list[dict], extra: dict, label: str) -> dict:
-    """Evaluate one (unstacked) SAE on the held-out split, export it, draw its figures."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Evaluate one (unstacked) SAE on the held-out split, export it, draw its figures; Diverged
+    (nothing written) when the held-out metrics show it unusable."""
     (metrics,), freq = evaluate(sae, k, threshold, store, res.eval_windows, res.factor, scfg, tcfg.eval_tokens)
+    problem = heldout_problem(metrics, scfg.d_sae)
+    if problem:
+        raise Diverged(f"training diverged: {problem}; nothing exported to {out / 'sae'} (the checkpoints are kept in "
+                       f"{out / 'checkpoints'}); delete {out} (or use another --out) and re-run with a lower --lr, "
+                       "other sparsity settings or more --steps")
     metrics = dict(metrics, train_steps=res.steps, train_tokens=res.tokens,
                    final_train=history[-1] if history else {})
+    out.mkdir(parents=True, exist_ok=True)
     weights = export_weights(sae, threshold, scfg.arch)
     block = dict(sae_config=to_dict(scfg), train_config=to_dict(tcfg), steps=res.steps, tokens_seen=res.tokens,
                  **extra)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from sae_jax import plots
 from sae_jax.config import SAEConfig, TrainConfig
 from sae_jax.errors import SAEError
+from sae_jax.guards import Diverged
 from sae_jax.pipeline import finish, load_store
 from sae_jax.train import calibrate_threshold, fit, inference_threshold
 
@@ -72,10 +74,18 @@ def run_sweep(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
         name = member_name(m, scfg.arch)
         sae_i = jax.tree.map(lambda a: a[i], st.sae)
         hist = [{k: (v[i] if isinstance(v, list) else v) for k, v in h.items()} for h in res.history]
-        metrics = finish(out / name, store, acts, scfg, tcfg, sae_i, thr[i], m["k"], res, hist,
-                         dict(sweep_member=m, sweep_size=len(members), wall_s=res.wall_s), name)
+        try:
+            metrics = finish(out / name, store, acts, scfg, tcfg, sae_i, thr[i], m["k"], res, hist,
+                             dict(sweep_member=m, sweep_size=len(members), wall_s=res.wall_s), name)
+        except Diverged as e:  # a sweep explores: one member going wrong does not stop the others
+            print(f"warning: sweep member {name} not exported: {str(e).split(';')[0]}", file=sys.stderr)
+            rows.append(dict(name=name, **m, diverged=str(e).split(";")[0]))
+            continue
         rows.append(dict(name=name, **m, metrics=metrics))
-    plots.pareto([dict(l0=r["metrics"]["l0"], fvu=r["metrics"]["fvu"], label=r["name"]) for r in rows],
+    healthy = [r for r in rows if "metrics" in r]
+    if not healthy:
+        raise Diverged(f"every sweep member diverged ({rows[0]['diverged']}); nothing exported; lower --lr")
+    plots.pareto([dict(l0=r["metrics"]["l0"], fvu=r["metrics"]["fvu"], label=r["name"]) for r in healthy],
                  out / "pareto.png", f"{scfg.arch}, d_sae={scfg.d_sae}, {res.tokens:,} tokens")
     summary = dict(arch=scfg.arch, d_sae=scfg.d_sae, d_in=scfg.d_in, steps=res.steps, tokens=res.tokens,
                    wall_s=res.wall_s, members=rows)

@@ -14,12 +14,12 @@ from extract.store_writer import StoreWriter
 
 def write_synthetic_store(path: str | Path, d_in: int = 32, n_features: int = 128, n_windows: int = 64,
                           ctx: int = 33, active: int = 4, seed: int = 0, complete: bool = True,
-                          dtype: str = "float32", scale: float = 3.0) -> Path:
+                          dtype: str = "float32", scale: float = 3.0, hook: str = "blocks.0.hook_resid_pre") -> Path:
     rng = np.random.default_rng(seed)
     dirs = rng.standard_normal((n_features, d_in))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     offset = rng.standard_normal(d_in)
-    meta = StoreMeta(model="synthetic", weights=f"seed={seed}", hook="blocks.0.hook_resid_pre", layer=0,
+    meta = StoreMeta(model="synthetic", weights=f"seed={seed}", hook=hook, layer=0,
                      d_model=d_in, ctx=ctx, keep_bos=False, n_windows=n_windows, dtype=dtype,
                      corpus={"name": "synthetic", "n_features": n_features, "active": active})
     w = StoreWriter.create_or_resume(path, meta)

@@ -25,9 +25,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
-from sae_jax.checkpoint import Checkpointer
+from sae_jax.checkpoint import Checkpointer, tree_bytes
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.errors import SAEError
+from sae_jax.guards import Diverged, check_resume, run_settings, window_problem
 from sae_jax.losses import Hyper, loss_fn, make_hyper
 from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder
 
@@ -267,29 +268,36 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
     step_fns, resample_fn = [eqx.filter_jit(f) for f in step_fns], eqx.filter_jit(resample_fn)
 
     ckpt = Checkpointer(ckpt_dir)
-    identity = dict(arch=scfg.arch, d_in=scfg.d_in, d_sae=scfg.d_sae, n_members=len(members) if pop else 0)
+    settings = run_settings(store, scfg, tcfg, members)
     history: list[dict] = []
     start = 0
     latest = ckpt.latest_step()
     if latest is not None:
         meta = ckpt.read_meta(latest)
-        if meta["identity"]["d_in"] != scfg.d_in:
-            raise SAEError(f"checkpoint in {ckpt_dir} is for d_in={meta['identity']['d_in']} but the store has "
-                           f"d_model={scfg.d_in}; use another --out or the store it was trained on")
-        if meta["identity"] != identity:
-            raise SAEError(f"checkpoint in {ckpt_dir} was made with {meta['identity']}, this run asks for "
-                           f"{identity}; use another --out or the same flags")
+        check_resume(meta.get("settings"), settings, ckpt_dir)
         state = ckpt.restore(latest, state)
         history, start = meta["history"], latest
+    if start < tcfg.steps:
+        ckpt.check_run_space(state, tree_bytes(state.sae))
     state = jax.device_put(state, replicated)
     hypers = jax.device_put(hypers, replicated)
+    window: dict[str, list] = {"fvu": [], "l0": []}  # per step since the last checkpoint
+
+    def kept() -> str:
+        last = ckpt.latest_step()
+        return (f"the last healthy checkpoint (step {last}) is kept in {ckpt_dir}" if last is not None
+                else "no checkpoint was saved")
 
     def save(step_done: int):
-        if not _all_finite(state):
-            raise SAEError(f"parameters became non-finite before step {step_done}; the last good checkpoint "
-                           f"(step {ckpt.latest_step()}) is kept in {ckpt_dir}; lower --lr")
-        ckpt.save(step_done, state, dict(identity=identity, history=history, factor=factor,
+        problem = None if _all_finite(state) else f"parameters became non-finite before step {step_done}"
+        problem = problem or window_problem(window["fvu"], window["l0"], history[0]["fvu"] if history else np.inf, pop)
+        if problem:
+            lr = np.atleast_1d(jax.device_get(hypers.lr)).max()
+            raise Diverged(f"training diverged: {problem}; {kept()}; delete {Path(ckpt_dir).parent} (or use "
+                           f"another --out) and re-run with a lower --lr (now {lr:g})")
+        ckpt.save(step_done, state, dict(settings=settings, history=history, factor=factor,
                                          sae_config=to_dict(scfg), train_config=to_dict(tcfg)))
+        window["fvu"], window["l0"] = [], []
 
     end = tcfg.steps if stop_at is None else min(stop_at, tcfg.steps)
     period, stop_resample = tcfg.resample_period, int(0.8 * tcfg.steps)
@@ -314,11 +322,12 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
             loss = np.atleast_1d(m["loss"])
             if not np.isfinite(loss).all():
                 who = f" (sweep member {int(np.argmin(np.isfinite(loss)))})" if pop else ""
-                last = ckpt.latest_step()
-                kept = f"the last good checkpoint (step {last}) is kept in {ckpt_dir}" if last is not None \
-                    else "no checkpoint was saved yet"
-                raise SAEError(f"loss became non-finite ({loss[~np.isfinite(loss)][0]}) at step {step}{who}; "
-                               f"{kept}; lower --lr (now {np.atleast_1d(jax.device_get(hypers.lr)).max():g})")
+                lr = np.atleast_1d(jax.device_get(hypers.lr)).max()
+                raise Diverged(f"loss became non-finite ({loss[~np.isfinite(loss)][0]}) at step {step}{who}; "
+                               f"{kept()}; delete {Path(ckpt_dir).parent} (or use another --out) and re-run with "
+                               f"a lower --lr (now {lr:g})")
+            window["fvu"].append(m["fvu"])
+            window["l0"].append(m["l0"])
             dt = time.perf_counter() - t0
             tok_s = tcfg.batch / dt if tok_s == 0 else 0.9 * tok_s + 0.1 * tcfg.batch / dt
             if step % tcfg.log_every == 0 or step == tcfg.steps - 1:

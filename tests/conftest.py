@@ -77,6 +77,33 @@ def tiny_model_factory(gpt2_tok):
     return make
 
 
+@pytest.fixture(scope="session")
+def docs_dir(tmp_path_factory):
+    """40 short English documents (BBC articles cut to 400 characters): a small, fast corpus."""
+    from extract.corpus import open_corpus
+
+    root = tmp_path_factory.mktemp("docs")
+    bbc = open_corpus("bbc")
+    for i in range(40):
+        (root / f"{i:02d}.txt").write_text(bbc[i * 50][:400])
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory, gpt2_tok):
+    """A tiny random Llama saved as a local model directory, loadable by scripts in subprocesses."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=50257)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tf.LlamaForCausalLM(cfg).save_pretrained(path)
+    gpt2_tok.save_pretrained(path)
+    return path
+
+
 def run_script(*args: str, env: dict | None = None, timeout: int = 600):
     """Run one of scripts/ with the test interpreter; returns the CompletedProcess."""
     import subprocess

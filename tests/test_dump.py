@@ -25,30 +25,6 @@ SCRIPT = str(REPO / "scripts" / "cache_activations.py")
 
 
 @pytest.fixture(scope="module")
-def docs_dir(tmp_path_factory):
-    """40 short English documents (BBC articles cut to 400 characters): a small, fast corpus."""
-    root = tmp_path_factory.mktemp("docs")
-    bbc = open_corpus("bbc")
-    for i in range(40):
-        (root / f"{i:02d}.txt").write_text(bbc[i * 50][:400])
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, gpt2_tok):
-    """A tiny random Llama saved as a local model directory, loadable by scripts in subprocesses."""
-    import transformers as tf
-
-    torch.manual_seed(0)
-    cfg = tf.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, vocab_size=50257)
-    path = tmp_path_factory.mktemp("tiny-llama")
-    tf.LlamaForCausalLM(cfg).save_pretrained(path)
-    gpt2_tok.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny(tiny_dir):
     from extract.models import load_model
 

@@ -5,21 +5,27 @@ latents fire on each token (torch model + TorchSAE, truncated forward to the SAE
 
 GET /            the live page          POST /api/encode  {"text": "..."} -> per-token top latents
 GET /site/...    the static browser (if `site` is given), so latents link to their cards
-Bounded: at most MAX_TOKENS tokens per request, requests handled one at a time.
+Bounded: at most MAX_TOKENS tokens and MAX_BODY bytes per request. One thread per connection,
+each with a CONNECTION_TIMEOUT on its socket, so an idle or slow client holds up nobody; the
+model runs one encode at a time (a lock), the page and the static files are served beside it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import mimetypes
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import torch
 
 MAX_TOKENS = 256
 MAX_BODY = 64 * 1024
+CONNECTION_TIMEOUT = 10.0
+"""Seconds a connection may sit idle (or send its request slowly) before it is closed."""
 
 
 @torch.no_grad()
@@ -92,12 +98,30 @@ document.getElementById("go").onclick = function(){
 </script></body></html>"""
 
 
-def make_server(model, sae, site: str | Path | None = None, port: int = 8765, top: int = 8) -> HTTPServer:
-    """An HTTPServer bound to 127.0.0.1 (port 0: any free port); call serve_forever() on it."""
+def check_port(port: int) -> None:
+    """One clear error before any work when 127.0.0.1:port cannot be served."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            why = "is already in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror})"
+            raise ValueError(f"--port {port} {why}; pass another --port (or stop what is listening there)") from None
+
+
+def make_server(model, sae, site: str | Path | None = None, port: int = 8765, top: int = 8,
+                timeout: float = CONNECTION_TIMEOUT) -> ThreadingHTTPServer:
+    """A threaded HTTP server bound to 127.0.0.1 (port 0: any free port); call serve_forever() on it."""
     site_dir = Path(site).resolve() if site else None
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: an idle client keeps its connection (and its thread) only
+        # until `timeout`
+
+        def setup(self):
+            self.timeout = timeout
+            super().setup()
+
         def log_message(self, *args):  # quiet
             pass
 
@@ -126,20 +150,30 @@ def make_server(model, sae, site: str | Path | None = None, port: int = 8765, to
         def do_POST(self):
             if self.path != "/api/encode":
                 return self._json(404, {"error": "not found"})
-            n = int(self.headers.get("Content-Length") or 0)
-            if n > MAX_BODY:
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isdigit():
+                self.close_connection = True  # the body's end is unknown: the connection cannot be reused
+                return self._json(400, {"error": f"Content-Length {length!r} is not a byte count"})
+            if int(length) > MAX_BODY:
+                self.close_connection = True
                 return self._json(413, {"error": f"request larger than {MAX_BODY} bytes"})
             try:
-                text = json.loads(self.rfile.read(n) or b"{}").get("text", "")
-                if not isinstance(text, str) or not text.strip():
-                    return self._json(400, {"error": "send {\"text\": \"...\"} with a non-empty text"})
+                body = json.loads(self.rfile.read(int(length)) or b"{}")
+            except (ValueError, UnicodeDecodeError) as e:
+                return self._json(400, {"error": f"the body is not JSON ({e})"})
+            text = body.get("text") if isinstance(body, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                return self._json(400, {"error": "send a JSON object {\"text\": \"...\"} with a non-empty text"})
+            try:
                 with lock:
                     res = encode_text(model, sae, text, top=top)
             except (ValueError, KeyError) as e:
                 return self._json(400, {"error": str(e)})
             self._json(200, res)
 
-    return HTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server
 
 
 def serve(model, sae, site: str | Path | None = None, port: int = 8765, top: int = 8) -> None:

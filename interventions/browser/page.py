@@ -47,6 +47,10 @@ class BrowseConfig(SAERun):
     port: int = 8765
     """Port of the live page."""
 
+    def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"--port {self.port} is not a TCP port (0..65535)")
+
     def out_dir(self) -> Path:
         sae_dir = Path(self.sae)
         return Path(self.out) if self.out else stage_dir("browser", sae_dir.name if sae_dir.name != "sae"

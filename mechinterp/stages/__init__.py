@@ -5,6 +5,7 @@ scripts/<stage>.py are thin wrappers around the same `main`."""
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import sys
 from contextlib import contextmanager
@@ -23,6 +24,13 @@ def user_errors():
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"error: no space left on the device{where}; free some space and re-run the same command "
+              "(what was saved is kept)", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("interrupted: what was done is saved; re-run the same command to resume", file=sys.stderr)

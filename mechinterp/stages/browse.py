@@ -36,6 +36,10 @@ def main(argv=None, prog=None) -> None:
 
         cfg = build(BrowseConfig, a)
         read_cfg(cfg.sae)  # one line if it is not an SAE export, before any work
+        if cfg.serve:
+            from interventions.browser.live import check_port
+
+            check_port(cfg.port)
         out = cfg.out_dir()
         t0 = time.perf_counter()
         stats = compute_feature_stats(cfg.sae, cfg.acts, build(FeatureStatsConfig, a, skip=("seed",), seed=cfg.seed),

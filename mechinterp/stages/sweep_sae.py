@@ -42,5 +42,6 @@ def main(argv=None, prog=None) -> None:
         s = run_sweep(run.store(), run.out, scfg, tcfg, members,
                       devices=jax_devices(run.device))
         for r in s["members"]:
-            print(json.dumps({"name": r["name"], "l0": r["metrics"]["l0"], "fvu": r["metrics"]["fvu"]}))
+            m = r.get("metrics")
+            print(json.dumps({"name": r["name"], **({"l0": m["l0"], "fvu": m["fvu"]} if m else {"diverged": r["diverged"]})}))
         print(f"wrote {run.out}/sweep.json and {run.out}/pareto.png")
