@@ -3,11 +3,14 @@ live server and the script end to end."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import tempfile
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +165,7 @@ def test_live_server(tiny_model_factory):
     d, s = model.d_model, 32
     w = {"W_enc": torch.randn(d, s), "b_enc": torch.zeros(s), "W_dec": torch.randn(s, d), "b_dec": torch.zeros(d)}
     sae = TorchSAE(w, {"architecture": "standard", "d_in": d, "d_sae": s, "hook_name": "blocks.1.hook_resid_pre"})
-    server = make_server(model, sae, port=0)
+    server = make_server(model, sae, port=0, timeout=1.0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -177,9 +180,39 @@ def test_live_server(tiny_model_factory):
         f = sae.encode(cache["blocks.1.hook_resid_pre"][0])
         top = res["tokens"][-1]["features"][0]
         assert top[0] == int(f[-1].argmax()) and top[1] == pytest.approx(float(f[-1].max()), rel=1e-3)
+        _served_beside_idle_clients(url, server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _post(port: int, body: bytes, length: str | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest("POST", "/api/encode")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", length if length is not None else str(len(body)))
+    conn.endheaders(body)
+    r = conn.getresponse()
+    out = r.status, json.loads(r.read())
+    conn.close()
+    return out
+
+
+def _served_beside_idle_clients(url: str, port: int) -> None:
+    """Idle connections hold up nobody and are closed after the timeout; bad bodies get 400."""
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    with ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(lambda _: urllib.request.urlopen(url + "/", timeout=10).status, range(16)))
+    assert pages == [200] * 16
+    for s in idle:                       # the server closed them after its 1 s timeout
+        s.settimeout(10)
+        assert s.recv(1024) == b""
+        s.close()
+    assert _post(port, b"[]") == (400, {"error": 'send a JSON object {"text": "..."} with a non-empty text'})
+    assert _post(port, b'{"text": 3}')[0] == 400
+    assert _post(port, b"{not json")[0] == 400
+    status, body = _post(port, b'{"text": "hi"}', length="abc")
+    assert status == 400 and "is not a byte count" in body["error"]
 
 
 @pytest.mark.slow  # fresh interpreters in subprocesses

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -194,66 +192,7 @@ def test_script_user_error_is_one_line(tiny_dir, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: corpus dir:") and "Traceback" not in proc.stderr
 
 
-# ---------------------------------------------------------------------------- interrupt and resume
-
-SLOW_WRITER = """
-import sys, time
-import extract.store_writer as s
-write = s.StoreWriter.write
-def slow(self, *a):
-    time.sleep(0.25)
-    return write(self, *a)
-s.StoreWriter.write = slow
-from mechinterp.stages.dump import main
-main(sys.argv[1:])
-"""
-
-
-def _args(model, corpus, out):
-    return ["--model", str(model), "--corpus", f"dir:{corpus}", "--out", str(out), "--ctx", "16", "--batch", "2",
-            "--n_tokens", str(15 * 40), "--layer", "1", "--site", "mlp_out", "--no_progress"]
-
-
-@pytest.mark.slow  # fresh interpreters in subprocesses
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_interrupt_and_resume_equals_uninterrupted(sig, tiny, tiny_dir, tmp_path, docs_dir):
-    ref = tmp_path / "ref"
-    dump_activations(cfg_for(ref, docs_dir, hooks=("blocks.1.hook_mlp_out",), batch=2, n_tokens=15 * 40), model=tiny)
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER.format(repo=str(REPO)), *_args(tiny_dir, docs_dir, out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 90
-    while time.time() < deadline:  # wait for the first flush (4 batches of 2 windows)
-        if (out / "meta.json").exists() and read_meta(out).windows_done >= 8:
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"no flush within 90 s: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    meta = read_meta(out)
-    assert not meta.complete and 8 <= meta.windows_done < 40
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "re-run the same command to resume" in err and "Traceback" not in err
-    else:
-        assert proc.returncode == -signal.SIGKILL
-    with pytest.raises(StoreError, match=r"incomplete \(\d+/40 windows\).*re-run the same dump command"):
-        open_store(out)
-    assert open_store(out, allow_incomplete=True).n_windows == meta.windows_done
-
-    done = subprocess.run([sys.executable, SCRIPT, *_args(tiny_dir, docs_dir, out)], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "600 rows x 64" in done.stdout
-    a, t = arrays(out)
-    a_ref, t_ref = arrays(ref)
-    np.testing.assert_array_equal(t, t_ref)
-    np.testing.assert_allclose(a.astype(np.float32), a_ref.astype(np.float32), rtol=1e-3, atol=1e-4)
-    m, m_ref = read_meta(out), read_meta(ref)
-    assert m.complete and m.windows_done == 40
-    assert m.stats["mean_norm"] == pytest.approx(m_ref.stats["mean_norm"], rel=1e-5)
-    assert m.stats["n_rows"] == m_ref.stats["n_rows"] == 600
+# interrupt and resume: tests/test_faults.py
 
 
 # ---------------------------------------------------------------------------- several processes

@@ -16,6 +16,7 @@ import errno
 import json
 import mimetypes
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,6 +99,16 @@ document.getElementById("go").onclick = function(){
 </script></body></html>"""
 
 
+class LiveServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's default of 5 resets a burst of connections
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # the client went away: nothing to report
+        super().handle_error(request, client_address)
+
+
 def check_port(port: int) -> None:
     """One clear error before any work when 127.0.0.1:port cannot be served."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -109,7 +120,7 @@ def check_port(port: int) -> None:
 
 
 def make_server(model, sae, site: str | Path | None = None, port: int = 8765, top: int = 8,
-                timeout: float = CONNECTION_TIMEOUT) -> ThreadingHTTPServer:
+                timeout: float = CONNECTION_TIMEOUT) -> LiveServer:
     """A threaded HTTP server bound to 127.0.0.1 (port 0: any free port); call serve_forever() on it."""
     site_dir = Path(site).resolve() if site else None
     lock = threading.Lock()
@@ -171,9 +182,7 @@ def make_server(model, sae, site: str | Path | None = None, port: int = 8765, to
                 return self._json(400, {"error": str(e)})
             self._json(200, res)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    return server
+    return LiveServer(("127.0.0.1", port), Handler)
 
 
 def serve(model, sae, site: str | Path | None = None, port: int = 8765, top: int = 8) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import errno
 import re
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 # errors a user can fix: the library raises them (all ValueError subclasses: ModelLoadError,
@@ -18,7 +20,10 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFou
 @contextmanager
 def user_errors():
     """`error: ...` on stderr and exit status 2 for a user error; 130 after Ctrl-C (every long
-    stage saves its state first, so the same command resumes)."""
+    stage saves its state first, so the same command resumes). Ctrl-C is made a KeyboardInterrupt
+    here even where the parent left SIGINT ignored or at its default (background jobs, some launchers)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except USER_ERRORS as e:

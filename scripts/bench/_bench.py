@@ -58,6 +58,18 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+def cpu_model() -> str:
+    """The CPU's model name (lscpu's "Model name"), recorded beside every ratio."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def print_table(rows: list[dict]) -> None:
     """Rows are dicts with the same keys; printed as aligned columns."""
     keys = list(rows[0])
