@@ -28,14 +28,16 @@ import torch
 from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
+from extract.sites import parse_layers
 from extract.store import StoreError, StoreMeta, open_store, read_meta
-from extract.store_writer import StoreLock, StoreWriter, check_disk
+from extract.store_writer import StoreLock, StoreWriter, check_disk, disk_plan
 from extract.windows import WindowStream
 from mechinterp import DEFAULT_MODEL
 from mechinterp.paths import RUNS, default_store_dir
 
 PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
-                      "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized")
+                      "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized",
+                      "ln2.hook_normalized", "hook_mlp_in")
 
 
 class DumpError(ValueError):
@@ -53,6 +55,10 @@ class DumpConfig:
     hooks: tuple[str, ...] = field(default=(), metadata={"flag": "hook", "repeat": True})
     """Hook name (TransformerLens style), e.g. blocks.15.hook_resid_pre; repeat for several (one
     store each). None given: `layer` and `site`."""
+    layers: str = "all"
+    """Layers a --hook containing {L} is expanded over: all, or a list such as 0,4,8-11. E.g.
+    --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' dumps every layer's
+    transcoder pair in one pass."""
     layer: int | None = None
     """Layer for `site` when no hooks are named; default the middle layer (n_layers // 2)."""
     site: str = "resid_pre"
@@ -129,7 +135,12 @@ class DumpResult:
 
 def hook_names(model: HookedModel, cfg: DumpConfig) -> list[str]:
     if cfg.hooks:
-        names = list(dict.fromkeys(cfg.hooks))
+        try:
+            layers = parse_layers(cfg.layers, model.n_layers) if any("{L}" in h for h in cfg.hooks) else []
+        except ValueError as e:
+            raise DumpError(str(e)) from None
+        names = list(dict.fromkeys(n for h in cfg.hooks for n in ([h.replace("{L}", str(L)) for L in layers]
+                                                                  if "{L}" in h else [h])))
     else:
         layer = model.n_layers // 2 if cfg.layer is None else cfg.layer
         if not 0 <= layer < model.n_layers:
@@ -229,7 +240,7 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
     with ExitStack() as locks:
         for path in paths.values():
             locks.enter_context(StoreLock(path))
-        writers, results = _open_writers(paths, metas)
+        writers, results = _open_writers(paths, metas, say=print if rank == 0 and cfg.progress else None)
         t0 = time.perf_counter()
         if writers:
             _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank)
@@ -240,9 +251,9 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
     return [results[n] for n in names]
 
 
-def _open_writers(paths: dict[str, Path], metas: dict[str, StoreMeta]):
+def _open_writers(paths: dict[str, Path], metas: dict[str, StoreMeta], say=None):
     """(writers of the stores to write or resume, results of those already complete). The new stores'
-    disk need is checked together before any is allocated."""
+    disk need is checked together before any is allocated (and, for several, stated through `say`)."""
     writers: dict[str, StoreWriter] = {}
     done: dict[str, DumpResult] = {}
     todo = {}
@@ -257,7 +268,13 @@ def _open_writers(paths: dict[str, Path], metas: dict[str, StoreMeta]):
         todo[name] = meta
     new = [m for n, m in todo.items() if not (paths[n] / "meta.json").exists()]
     if new:
-        check_disk(paths[next(iter(todo))], new)
+        first = paths[next(iter(todo))]
+        check_disk(first, new)
+        if say and len(new) > 1:
+            plan = disk_plan(first, new)
+            say(f"{plan['stores']} new stores: {plan['per_token'] / 1e3:.1f} KB per token, {plan['bytes'] / 1e9:.2f} GB "
+                f"for {plan['rows']:,} tokens ({plan['free'] / 1e9:.1f} GB free, room for about "
+                f"{int(plan['free'] / plan['per_token']):,} tokens)", flush=True)
     for name, meta in todo.items():
         writers[name] = StoreWriter.create_or_resume(paths[name], meta)
     return writers, done

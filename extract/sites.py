@@ -29,6 +29,8 @@ class Layout:
     mlp_down: str
     """MLP output projection; its input is mlp.hook_post (the neurons)."""
     pos_embed: str | None = None
+    mlp: str = "mlp"
+    """The MLP module inside a layer; its input is the normalised residual (ln2.hook_normalized)."""
     parallel: bool = False
     """Attention and MLP both read resid_pre (GPT-J / NeoX style): there is no resid_mid."""
 
@@ -94,6 +96,10 @@ BLOCK_SITES = {
     "attn.hook_v": ("attn", "v"),
     "attn.hook_pattern": ("attn", "pattern"),
     "mlp.hook_post": ("in", "mlp_down"),
+    # what the MLP reads: the residual after the pre-MLP norm (a transcoder's input). With
+    # hook_mlp_out, the layer's MLP maps one onto the other exactly (Gemma 3: its post-MLP norm included)
+    "ln2.hook_normalized": ("in", "mlp"),
+    "hook_mlp_in": ("in", "mlp"),
 }
 GLOBAL_SITES = {"hook_embed": ("out", "embed"), "hook_pos_embed": ("out", "pos_embed"),
                 "ln_final.hook_normalized": ("out", "final_norm")}
@@ -111,6 +117,23 @@ class Site:
     """Attribute path of the module hooked (for kind 'attn': the attention module)."""
     key: str = ""
     """For kind 'attn': which of q, k, v, pattern."""
+
+
+def parse_layers(spec: str, n_layers: int) -> list[int]:
+    """'all', or comma-separated layers and inclusive ranges ('0,4,8-11') -> sorted layer list."""
+    if spec.strip() == "all":
+        return list(range(n_layers))
+    layers: set[int] = set()
+    try:
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            lo, _, hi = part.partition("-")
+            layers.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ValueError(f"--layers {spec!r}: use all, or layers and ranges such as 0,4,8-11") from None
+    bad = sorted(L for L in layers if not 0 <= L < n_layers)
+    if not layers or bad:
+        raise ValueError(f"--layers {spec!r}: the model has layers 0..{n_layers - 1}" + (f", not {bad}" if bad else ""))
+    return sorted(layers)
 
 
 def site_names(layout: Layout, n_layers: int) -> list[str]:

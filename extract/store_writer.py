@@ -122,15 +122,24 @@ def store_bytes(meta: StoreMeta) -> int:
     return meta.n_rows * meta.d_model * np.dtype(meta.dtype).itemsize + meta.n_windows * meta.ctx * 4
 
 
-def check_disk(path: Path, metas: list[StoreMeta]) -> None:
-    """Refuse, before anything is allocated, stores that do not fit together on path's disk."""
+def disk_plan(path: Path, metas: list[StoreMeta]) -> dict:
+    """What stores written together need: bytes in all, bytes per token (row), and the free space."""
     needed = sum(store_bytes(m) for m in metas)
     probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    free = shutil.disk_usage(probe).free
-    if needed > free:
+    rows = max(metas[0].n_rows, 1)
+    return {"stores": len(metas), "bytes": needed, "per_token": needed / rows, "rows": rows,
+            "free": shutil.disk_usage(probe).free}
+
+
+def check_disk(path: Path, metas: list[StoreMeta]) -> None:
+    """Refuse, before anything is allocated, stores that do not fit together on path's disk."""
+    plan = disk_plan(path, metas)
+    if plan["bytes"] > plan["free"]:
         what = "the store needs" if len(metas) == 1 else f"the {len(metas)} stores need"
-        raise StoreError(f"not enough disk space in {path}: {what} {needed / 1e6:.1f} MB, "
-                         f"{free / 1e6:.1f} MB free; free some space or pass a smaller --n_tokens")
+        fit = int(plan["free"] / plan["per_token"])
+        raise StoreError(f"not enough disk space in {path}: {what} {plan['bytes'] / 1e6:.1f} MB "
+                         f"({plan['per_token'] / 1e3:.1f} KB per token), {plan['free'] / 1e6:.1f} MB free, room for "
+                         f"about {fit:,} tokens; free some space or pass a smaller --n_tokens")
 
 
 class StoreLock:

@@ -7,8 +7,11 @@ Encode/decode contract (x raw activations [..., d_in], fp32), owned by mechinter
           = relu(pre) at the k largest pre       "topk" (cfg k)
           = relu(pre) * (pre > threshold)        "jumprelu" (our batchtopk exports as this)
     recon = f @ W_dec + b_dec
+Transcoders (SAELens's transcoder, skip_transcoder, jumprelu_[skip_]transcoder; our
+topk_[skip_]transcoder) read one site and predict another: no input centring, and
+    recon = f @ W_dec + b_dec + x @ W_skip.T            (W_skip [d_out, d_in], when present)
 
-Any SAELens-layout SAE on disk loads the same way.
+Any SAELens-layout SAE or transcoder on disk loads the same way.
 """
 
 from __future__ import annotations
@@ -19,21 +22,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mechinterp.sae_format import SAEError, load_export, validate
+from mechinterp.sae_format import SAEError, kind, load_export, validate
 
 
 class TorchSAE(nn.Module):
     def __init__(self, weights: dict[str, torch.Tensor], cfg: dict, path: str = ""):
         super().__init__()
         validate(weights, cfg, path)
-        arch = cfg["architecture"]
+        arch, self.transcoder = kind(cfg)
         d_in, d_sae = weights["W_enc"].shape
         self.cfg, self.path, self.arch = cfg, path, arch
-        self.d_in, self.d_sae = d_in, d_sae
+        self.d_in, self.d_sae, self.d_out = d_in, d_sae, weights["W_dec"].shape[1]
         self.k = int(cfg.get("k", 0))
         self.apply_b_dec_to_input = bool(cfg.get("apply_b_dec_to_input", True))
         for name, tensor in weights.items():
-            if name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"):
+            if name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold", "W_skip"):
                 self.register_buffer(name, tensor.float().contiguous())
 
     @property
@@ -58,11 +61,17 @@ class TorchSAE(nn.Module):
             return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
         return torch.relu(pre) * (pre > self.threshold)
 
-    def decode(self, f: torch.Tensor) -> torch.Tensor:
-        return f @ self.W_dec + self.b_dec
+    def decode(self, f: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """recon; a skip transcoder also needs its input x."""
+        out = f @ self.W_dec + self.b_dec
+        if hasattr(self, "W_skip"):
+            if x is None:
+                raise ValueError(f"{self.path}: a skip transcoder decodes from its input too; pass x")
+            out = out + x.float() @ self.W_skip.T
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+        return self.decode(self.encode(x), x)
 
     def check_fits(self, model, hook: str | None = None, strict_model: bool = True) -> str:
         """Raise SAEError unless this SAE can be attached to `model` at `hook` (default: its own).

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from interventions.sae import TorchSAE
+from interventions.sae import SAEError, TorchSAE
 
 
 @dataclass
@@ -81,6 +81,10 @@ def splice_hook(sae: TorchSAE, edit: FeatureEdit | None = None, keep_error: bool
                 record: dict | None = None):
     """(hook name, hook fn) for HookedModel.run_with_hooks. `record`, if given, receives the
     latents of the last call under 'latents' (for reading features while splicing)."""
+    if sae.transcoder:
+        raise SAEError(f"{sae.path} is a transcoder (it reads {sae.hook_name} and predicts "
+                       f"{sae.cfg.get('metadata', {}).get('hook_name_out')}): it replaces an MLP, not one site's "
+                       "activations, so it cannot be spliced like an SAE")
     name = hook or sae.hook_name
 
     def fn(x: torch.Tensor, hook_point) -> torch.Tensor:

@@ -42,10 +42,17 @@ class SAEConfig:
     """relu: initial norm of the decoder rows (Anthropic, April 2024); other archs use 1."""
     sparse_backward: bool = field(default=True, metadata={"flag": "dense_backward"})
     """topk family: custom VJP that touches only the k active rows (sae_jax.topk)."""
+    d_out: int | None = field(default=None, metadata={"no_flag": True})
+    """Transcoders: width of the target (the trainer reads it from --acts_out); None: an SAE, whose
+    target is its input."""
+    skip: bool = False
+    """Transcoders: add a linear skip path W_skip from input to target (a skip transcoder)."""
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise SAEError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.skip and self.d_out is None and self.d_in is not None:
+            raise SAEError("--skip is for transcoders: pass --acts_out (the target store) too")
         if (self.d_in is not None and self.d_in < 1) or self.d_sae < 1:
             raise SAEError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}")
         if self.arch in ("topk", "batchtopk") and not 1 <= self.k <= self.d_sae:
@@ -58,6 +65,19 @@ class SAEConfig:
             raise SAEError(f"threshold_ema must be in (0, 1], got {self.threshold_ema}")
         if self.dead_tokens < 1:
             raise SAEError(f"dead_tokens must be positive, got {self.dead_tokens}")
+
+    @property
+    def transcoder(self) -> bool:
+        return self.d_out is not None
+
+    @property
+    def d_target(self) -> int | None:
+        return self.d_out if self.transcoder else self.d_in
+
+    @property
+    def d_row(self) -> int:
+        """Width of a training row: the input, then (transcoders) the target."""
+        return self.d_in + (self.d_out or 0)
 
     @property
     def topk_family(self) -> bool:
@@ -163,13 +183,16 @@ class TrainRun:
     acts: str | None = None
     """Activation store directory (`mechinterp dump`); None: the single store under
     runs/acts/<default model>/ that a dump with default settings writes."""
+    acts_out: str | None = None
+    """Transcoders: the target store, another hook of the same dump (e.g. blocks.L.hook_mlp_out
+    beside --acts blocks.L.hook_mlp_in); the latents read --acts and predict this."""
     out: str = "runs/sae"
     """Output directory: checkpoints/, sae/ (the export), plots, history.json."""
     device: str = "auto"
     """JAX platform to shard the step over: auto (every device of the default backend), cpu, gpu (or cuda)."""
 
     def store(self) -> str:
-        """--acts, or the default dump's store."""
+        """--acts, or the default dump's store (the input store of a transcoder)."""
         from mechinterp import DEFAULT_MODEL
         from mechinterp.paths import single_store
 

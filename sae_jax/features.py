@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mechinterp import sae_format
-from mechinterp.sae_format import load_export, open_sae_store
+from mechinterp.sae_format import kind, load_export, open_sae_store
 from mechinterp.stats_format import FeatureStats
 from sae_jax.metrics import DENSE_FREQ
 from sae_jax.row_hash import row_hash, row_unhash
@@ -103,18 +103,17 @@ class Encoder:
     their latent ids (sparse: relu is applied by the caller)."""
 
     def __init__(self, weights: dict[str, np.ndarray], cfg: dict):
-        self.arch = cfg["architecture"]
-        if self.arch not in ("standard", "topk", "jumprelu"):
-            raise ValueError(f"architecture {self.arch!r} is not standard, topk or jumprelu")
+        self.arch, _ = kind(cfg)
+        self.center = bool(cfg.get("apply_b_dec_to_input", True))  # False for transcoders
         self.k = int(cfg.get("k", 0))
         self.weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self.d_in, self.d_sae = self.weights["W_enc"].shape
-        self.params = {k: jnp.asarray(v) for k, v in self.weights.items()
-                       if k in ("W_enc", "b_enc", "b_dec", "threshold")}
+        self.params = {k: jnp.asarray(v) for k, v in self.weights.items() if k in ("W_enc", "b_enc", "threshold")}
+        self.params["offset"] = jnp.asarray(self.weights["b_dec"] if self.center else np.zeros(self.d_in, np.float32))
         self._fn = jax.jit(self._encode)
 
     def _encode(self, p, x):
-        pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+        pre = (x - p["offset"]) @ p["W_enc"] + p["b_enc"]
         if self.arch == "topk":
             return jax.lax.top_k(pre, self.k)
         if self.arch == "standard":
@@ -132,7 +131,7 @@ class Encoder:
         if "W_enc_T" not in w:
             w["W_enc_T"] = np.ascontiguousarray(w["W_enc"].T)
         cols = w["W_enc_T"][latents]                                    # [L, d_in]
-        xc = x - w["b_dec"]
+        xc = x - w["b_dec"] if self.center else x
         pre = xc @ cols.T + w["b_enc"][latents]
         f = np.maximum(pre, 0)
         if self.arch == "topk":

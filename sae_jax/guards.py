@@ -28,8 +28,10 @@ def run_settings(store, scfg: SAEConfig, tcfg: TrainConfig, members: list[dict] 
     to its default equals the same value given explicitly), as plain JSON values."""
     meta = store.meta
     s = {f"store {k}": getattr(meta, k) for k in STORE_FIELDS}
+    paired = hasattr(store, "mean_norms")  # a transcoder's input and target stores
     s.update({"store rows": store.n_rows, "store corpus": meta.corpus.get("spec", meta.corpus.get("name")),
-              "store mean_norm": store.mean_norm})
+              "store mean_norm": store.mean_norms if paired else store.mean_norm,
+              "store target hook": store.out.meta.hook if paired else None})
     s.update(to_dict(scfg))
     s.update({k: v for k, v in to_dict(tcfg).items() if k not in RESULT_FREE})
     s.update(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch),

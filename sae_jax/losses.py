@@ -1,7 +1,7 @@
 """Training forward passes and losses, one per architecture, on normalised activations.
 
-All losses share the reconstruction term mse = mean over tokens of ||x - x_hat||^2 (summed
-over d_in) and add:
+All losses share the reconstruction term mse = mean over tokens of ||y - y_hat||^2 (summed
+over the target's width; y = x for an SAE, the other site for a transcoder) and add:
   relu      + l1 * sum_i f_i * ||W_dec[i]||           (L1 weighted by decoder row norms)
   jumprelu  + l1 * sum_i H(pre_i - theta_i)           (L0; pseudo-gradients, Rajamanoharan et al.)
   topk, batchtopk  + aux_coeff * aux-k loss           (dead latents reconstruct the residual)
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from sae_jax.config import SAEConfig
-from sae_jax.modules import SAE
+from sae_jax.modules import SAE, split_row
 from sae_jax.topk import dense_topk_encode, sparse_decode, to_dense, topk_encode, uses_kernels
 
 
@@ -81,11 +81,13 @@ def _stats(x, recon, l0, fired):
     return dict(mse=err.mean(), fvu=err.sum() / var, l0=l0, fired=fired)
 
 
-def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[Array, ""],
+def loss_fn(sae: SAE, rows: Float[Array, "b d_row"], hyper: Hyper, l1_scale: Float[Array, ""],
             dead: Bool[Array, " d_sae"], cfg: SAEConfig, with_aux: bool = True) -> tuple[Float[Array, ""], dict]:
     """(loss, stats); stats has mse, fvu, l0, fired [d_sae], aux, sparsity, batch_threshold.
-    with_aux=False leaves out the aux-k term (the trainer's choice while no latent is dead:
-    the term is 0 then, and a traced branch on it would cost the step ~10%)."""
+    rows: the input, then (transcoders) the target. with_aux=False leaves out the aux-k term (the
+    trainer's choice while no latent is dead: the term is 0 then, and a traced branch on it would
+    cost the step ~10%)."""
+    x, y = split_row(rows, cfg)
     l1 = hyper.l1 * l1_scale
     if cfg.arch in ("relu", "jumprelu"):
         pre = sae.pre_acts(x)
@@ -96,14 +98,14 @@ def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[A
             theta = sae.threshold
             f = jumprelu(pre, theta, cfg.bandwidth)
             sparsity = heaviside(pre, theta, cfg.bandwidth).sum(-1).mean()
-        recon = sae.decode(f)
+        recon = sae.decode(f) + sae.skip_path(x)
         active = f > 0
-        st = _stats(x, recon, active.sum(-1).mean(), active.any(0))
+        st = _stats(y, recon, active.sum(-1).mean(), active.any(0))
         loss = st["mse"] + l1 * sparsity
         return loss, dict(st, sparsity=sparsity, aux=jnp.float32(0), batch_threshold=jnp.float32(0))
 
     enc = topk_encode if cfg.sparse_backward else dense_topk_encode
-    vals, idx = enc(x, sae.b_dec, sae.W_enc, sae.b_enc, cfg.kmax)
+    vals, idx = enc(x, sae.input_offset, sae.W_enc, sae.b_enc, cfg.kmax)
     if cfg.arch == "topk":
         vals = vals * (jnp.arange(cfg.kmax) < hyper.k)
         batch_thr = jnp.float32(0)
@@ -113,27 +115,27 @@ def loss_fn(sae: SAE, x: Float[Array, "b d_in"], hyper: Hyper, l1_scale: Float[A
         keep = (vals >= t) & (vals > 0)
         vals = vals * keep
         batch_thr = jnp.min(jnp.where(vals > 0, jax.lax.stop_gradient(vals), jnp.inf))
-    recon = sparse_decode(vals, idx, sae.W_dec) + sae.b_dec
+    recon = sparse_decode(vals, idx, sae.W_dec) + sae.b_dec + sae.skip_path(x)
     fired = jnp.zeros((cfg.d_sae,), bool).at[idx.reshape(-1)].max((vals > 0).reshape(-1))
-    st = _stats(x, recon, (vals > 0).sum(-1).mean(), fired)
-    resid = jax.lax.stop_gradient(x - recon)
+    st = _stats(y, recon, (vals > 0).sum(-1).mean(), fired)
+    resid = jax.lax.stop_gradient(y - recon)
     aux = _aux_k_loss(sae, x, resid, dead, cfg) if with_aux and cfg.aux_coeff > 0 else jnp.zeros((), x.dtype)
     loss = st["mse"] + cfg.aux_coeff * aux
     return loss, dict(st, sparsity=jnp.float32(0), aux=aux, batch_threshold=batch_thr)
 
 
 def _aux_k_loss(sae: SAE, x, resid, dead, cfg: SAEConfig):
-    """Gao et al.: the n_aux largest dead latents reconstruct the residual x - x_hat, scaled
+    """Gao et al.: the n_aux largest dead latents reconstruct the residual y - y_hat, scaled
     down while fewer than n_aux latents are dead (sparsify). Live latents are shut out by a
     -inf bias. With the C++ CPU kernels the term takes the main term's sparse path (2.1x
     faster); in pure XLA, gathering n_aux (d_in / 2) rows per token costs more than the
     dense matmuls, so it stays dense there."""
     b_enc = jnp.where(dead, sae.b_enc, -jnp.inf)
     if cfg.sparse_backward and uses_kernels(x):
-        vals, idx = topk_encode(x, sae.b_dec, sae.W_enc, b_enc, cfg.n_aux)
+        vals, idx = topk_encode(x, sae.input_offset, sae.W_enc, b_enc, cfg.n_aux)
         e_hat = sparse_decode(vals, idx, sae.W_dec)
     else:
-        vals, idx = jax.lax.top_k(jax.nn.relu((x - sae.b_dec) @ sae.W_enc + b_enc), cfg.n_aux)
+        vals, idx = jax.lax.top_k(jax.nn.relu((x - sae.input_offset) @ sae.W_enc + b_enc), cfg.n_aux)
         e_hat = to_dense(vals, idx, cfg.d_sae) @ sae.W_dec
     scale = jnp.minimum(dead.sum() / cfg.n_aux, 1.0)
     return scale * ((e_hat - resid) ** 2).sum(-1).mean()

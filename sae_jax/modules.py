@@ -17,6 +17,12 @@ export, which folds the factor into the weights):
                threshold = the moving estimate of the smallest kept activation (one value
                broadcast to [d_sae]); exported as architecture "jumprelu".
     recon = f @ W_dec + b_dec
+
+Transcoders (cfg.d_out given) read one site and predict another: the input is not centred,
+W_dec [d_sae, d_out] and b_dec [d_out] live in the target's space, and an optional linear skip
+path adds x @ W_skip [d_in, d_out]:
+
+    pre   = x @ W_enc + b_enc            y_hat = f @ W_dec + b_dec (+ x @ W_skip)
 """
 
 from __future__ import annotations
@@ -36,29 +42,51 @@ class SAE(eqx.Module):
     b_dec: Float[Array, " d_in"]
     log_threshold: Float[Array, " d_sae"]
     arch: str = eqx.field(static=True)
+    W_skip: Float[Array, "d_in d_out"] | None = None
+    transcoder: bool = eqx.field(static=True, default=False)
 
     @property
     def threshold(self) -> Float[Array, " d_sae"]:
         return jnp.exp(self.log_threshold)
 
-    def pre_acts(self, x: Float[Array, "b d_in"]) -> Float[Array, "b d_sae"]:
-        return (x - self.b_dec) @ self.W_enc + self.b_enc
+    @property
+    def input_offset(self) -> Float[Array, " d_in"]:
+        """What the encoder subtracts from its input: b_dec for an SAE, nothing for a transcoder."""
+        return jnp.zeros(self.W_enc.shape[0], self.W_enc.dtype) if self.transcoder else self.b_dec
 
-    def decode(self, f: Float[Array, "b d_sae"]) -> Float[Array, "b d_in"]:
+    def pre_acts(self, x: Float[Array, "b d_in"]) -> Float[Array, "b d_sae"]:
+        return (x - self.input_offset) @ self.W_enc + self.b_enc
+
+    def decode(self, f: Float[Array, "b d_sae"]) -> Float[Array, "b d_out"]:
         return f @ self.W_dec + self.b_dec
 
+    def skip_path(self, x: Float[Array, "b d_in"]):
+        return 0.0 if self.W_skip is None else x @ self.W_skip
 
-def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_in"] | None = None) -> SAE:
+
+def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_out"] | None = None) -> SAE:
     """Decoder rows are random directions (norm dec_init_norm for relu, 1 otherwise); the encoder
-    starts as the decoder's transpose; b_enc = 0; b_dec from the data when given."""
-    W = jax.random.normal(key, (cfg.d_sae, cfg.d_in), jnp.float32)
+    starts as the decoder's transpose (a transcoder between sites of different widths: its own
+    random unit columns); b_enc = 0; b_dec from the data when given; W_skip = 0."""
+    W = jax.random.normal(key, (cfg.d_sae, cfg.d_target), jnp.float32)
     W = W / jnp.linalg.norm(W, axis=1, keepdims=True)
     if cfg.arch == "relu":
         W = W * cfg.dec_init_norm
-    b_dec = jnp.zeros((cfg.d_in,), jnp.float32) if b_dec is None else jnp.asarray(b_dec, jnp.float32)
+    W_enc = W.T
+    if cfg.d_target != cfg.d_in:
+        W_enc = jax.random.normal(jax.random.fold_in(key, 1), (cfg.d_in, cfg.d_sae), jnp.float32)
+        W_enc = W_enc / jnp.linalg.norm(W_enc, axis=0, keepdims=True) * jnp.linalg.norm(W, axis=1)
+    b_dec = jnp.zeros((cfg.d_target,), jnp.float32) if b_dec is None else jnp.asarray(b_dec, jnp.float32)
     log_thr = jnp.full((cfg.d_sae,), jnp.log(cfg.threshold_init) if cfg.arch == "jumprelu" else 0.0, jnp.float32)
-    return SAE(W_enc=W.T, b_enc=jnp.zeros((cfg.d_sae,), jnp.float32), W_dec=W, b_dec=b_dec,
-               log_threshold=log_thr, arch=cfg.arch)
+    W_skip = jnp.zeros((cfg.d_in, cfg.d_out), jnp.float32) if cfg.skip else None
+    return SAE(W_enc=W_enc, b_enc=jnp.zeros((cfg.d_sae,), jnp.float32), W_dec=W, b_dec=b_dec,
+               log_threshold=log_thr, W_skip=W_skip, arch=cfg.arch, transcoder=cfg.transcoder)
+
+
+def split_row(x: Float[Array, "b d_row"], cfg: SAEConfig):
+    """(input, target) of training rows: a transcoder's rows hold both side by side; an SAE's
+    target is its input."""
+    return (x[:, :cfg.d_in], x[:, cfg.d_in:]) if cfg.transcoder else (x, x)
 
 
 def encode(sae: SAE, x: Float[Array, "b d_in"], k: int | Array | None = None,

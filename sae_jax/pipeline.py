@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from extract.paired import open_pair
 from extract.store import StoreError, open_store
 from mechinterp.sae_format import export_sae
 from sae_jax import plots
@@ -15,12 +16,13 @@ from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.errors import SAEError
 from sae_jax.guards import Diverged, heldout_problem
 from sae_jax.metrics import evaluate
-from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, inference_threshold
+from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, in_out_factors, inference_threshold
 
 
-def load_store(acts: str | Path):
+def load_store(acts: str | Path, acts_out: str | Path | None = None):
+    """The store, or (transcoders) the input and target stores paired row by row."""
     try:
-        return open_store(acts)
+        return open_pair(acts, acts_out) if acts_out else open_store(acts)
     except StoreError as e:
         raise SAEError(str(e)) from None
 
@@ -41,7 +43,9 @@ def finish(out: Path, store, acts, scfg: SAEConfig, tcfg: TrainConfig, sae, thre
     weights = export_weights(sae, threshold, scfg.arch)
     block = dict(sae_config=to_dict(scfg), train_config=to_dict(tcfg), steps=res.steps, tokens_seen=res.tokens,
                  **extra)
-    export_sae(out / "sae", weights, scfg.arch, k, res.factor, store.meta, str(acts), block, metrics)
+    target = (store.out.meta, block["acts_out"]) if scfg.transcoder else None
+    export_sae(out / "sae", weights, scfg.arch, k, in_out_factors(res.factor), store.meta, str(acts), block, metrics,
+               target)
     np.save(out / "frequencies.npy", freq[0])
     plots.frequency_histogram(freq[0], out / "frequencies.png", label)
     if history:
@@ -50,10 +54,12 @@ def finish(out: Path, store, acts, scfg: SAEConfig, tcfg: TrainConfig, sae, thre
 
 
 def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainConfig, devices=None,
-              stop_at: int | None = None) -> dict:
-    """Train (resuming from out/checkpoints), evaluate, export to out/sae. Returns the metrics."""
-    store = load_store(acts)
-    scfg = SAEConfig(d_in=store.d_model, **scfg_kwargs)
+              stop_at: int | None = None, acts_out: str | Path | None = None) -> dict:
+    """Train (resuming from out/checkpoints), evaluate, export to out/sae. Returns the metrics.
+    acts_out: a transcoder's target store (another hook of the dump that wrote `acts`)."""
+    store = load_store(acts, acts_out)
+    widths = dict(d_in=store.d_in, d_out=store.d_out) if acts_out else dict(d_in=store.d_model)
+    scfg = SAEConfig(**widths, **scfg_kwargs)
     out = Path(out)
     res = fit(store, scfg, tcfg, out / "checkpoints", devices=devices, stop_at=stop_at, desc=scfg.arch)
     if res.steps < tcfg.steps:
@@ -63,8 +69,9 @@ def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
     if scfg.arch == "batchtopk":
         thr = np.full_like(thr, calibrate_threshold(res, store, scfg, tcfg))
     metrics = finish(out, store, acts, scfg, tcfg, st.sae, thr, scfg.k, res,
-                     res.history, dict(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch),
-                                       wall_s=res.wall_s, resumed_from=res.resumed_from), scfg.arch)
+                     res.history, dict(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch), wall_s=res.wall_s,
+                                       resumed_from=res.resumed_from, **({"acts_out": str(acts_out)} if acts_out else {})),
+                     scfg.arch)
     (out / "history.json").write_text(json.dumps(res.history))
     return metrics
 

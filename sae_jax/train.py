@@ -30,7 +30,7 @@ from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.errors import SAEError
 from sae_jax.guards import Diverged, check_resume, run_settings, window_problem
 from sae_jax.losses import Hyper, loss_fn, make_hyper
-from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder
+from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder, split_row
 
 
 class TrainState(eqx.Module):
@@ -132,25 +132,26 @@ def make_resample(scfg: SAEConfig):
     (Anthropic, 2023): encoder column at 0.2x the mean live encoder norm, decoder row at the
     mean live decoder norm, b_enc = 0, their Adam moments zeroed."""
 
-    def resample(state: TrainState, x: Float[Array, "b d_in"]) -> TrainState:
+    def resample(state: TrainState, rows: Float[Array, "b d_row"]) -> TrainState:
         sae = state.sae
+        x, y = split_row(rows, scfg)
         dead = state.since_fired >= scfg.dead_tokens
-        err = ((sae.decode(jax.nn.relu(sae.pre_acts(x))) - x) ** 2).sum(-1)
+        err = ((sae.decode(jax.nn.relu(sae.pre_acts(x))) + sae.skip_path(x) - y) ** 2).sum(-1)
         key, sub = jax.random.split(state.key)
         # inverse-CDF sampling: categorical's Gumbel trick would draw a [d_sae, batch] tensor, which
         # XLA-CPU fused with the matmuls above into one kernel measured at 16 s
         pick = jax.random.choice(sub, x.shape[0], (scfg.d_sae,), p=err + 1e-12)
-        v = x[pick] - sae.b_dec
-        v = v / jnp.maximum(jnp.linalg.norm(v, axis=1, keepdims=True), 1e-8)
+        unit = lambda v: v / jnp.maximum(jnp.linalg.norm(v, axis=1, keepdims=True), 1e-8)
+        v_in, v_out = unit(x[pick] - sae.input_offset), unit(y[pick] - sae.b_dec)  # the same for an SAE
         alive = (~dead).astype(jnp.float32)
         n_alive = jnp.maximum(alive.sum(), 1.0)
         enc_norm = jnp.where(alive.sum() > 0, (jnp.linalg.norm(sae.W_enc, axis=0) * alive).sum() / n_alive, 1.0)
         dec_norm = jnp.where(alive.sum() > 0, (jnp.linalg.norm(sae.W_dec, axis=1) * alive).sum() / n_alive,
                              scfg.dec_init_norm)
         new = eqx.tree_at(lambda s: (s.W_enc, s.b_enc, s.W_dec), sae,
-                          (jnp.where(dead[None, :], 0.2 * enc_norm * v.T, sae.W_enc),
+                          (jnp.where(dead[None, :], 0.2 * enc_norm * v_in.T, sae.W_enc),
                            jnp.where(dead, 0.0, sae.b_enc),
-                           jnp.where(dead[:, None], dec_norm * v, sae.W_dec)))
+                           jnp.where(dead[:, None], dec_norm * v_out, sae.W_dec)))
         opt = state.opt_state._replace(mu=_zero_latents(state.opt_state.mu, dead),
                                        nu=_zero_latents(state.opt_state.nu, dead))
         return TrainState(new, opt, state.step, key, jnp.where(dead, 0, state.since_fired), state.threshold)
@@ -166,7 +167,8 @@ class FitResult:
     state: TrainState
     """Final state (stacked along axis 0 for a population)."""
     hypers: Hyper
-    factor: float
+    factor: float | np.ndarray
+    """normalisation_factor of the store (a vector for a transcoder's paired rows)."""
     history: list[dict]
     steps: int
     tokens: int
@@ -177,17 +179,28 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
-def normalisation_factor(store) -> float:
-    mean_norm = store.mean_norm
-    if not mean_norm > 0 or not math.isfinite(mean_norm):
-        raise SAEError(f"store {store} has mean norm {mean_norm}; its stats are missing or it is all zeros")
-    return math.sqrt(store.d_model) / mean_norm
+def normalisation_factor(store):
+    """What the rows are scaled by so each site's mean norm is sqrt(its width): a float, or for a
+    transcoder's paired rows a vector [d_in + d_out] (the input's factor, then the target's)."""
+    paired = hasattr(store, "mean_norms")
+    widths, norms = ((store.d_in, store.d_out), store.mean_norms) if paired else ((store.d_model,), (store.mean_norm,))
+    for n in norms:
+        if not n > 0 or not math.isfinite(n):
+            raise SAEError(f"store {store} has mean norm {n}; its stats are missing or it is all zeros")
+    factors = [math.sqrt(d) / n for d, n in zip(widths, norms)]
+    return np.repeat(np.float32(factors), widths) if paired else factors[0]
 
 
-def _b_dec_init(store, windows, factor, tcfg: TrainConfig):
+def in_out_factors(factor) -> tuple[float, float]:
+    """(input factor, target factor) of a normalisation_factor."""
+    f = np.atleast_1d(factor)
+    return float(f[0]), float(f[-1])
+
+
+def _b_dec_init(store, windows, factor, scfg: SAEConfig, tcfg: TrainConfig):
     rpw = store.rows_per_window
-    x = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))], skip_bos=True)[:tcfg.init_tokens] * factor
-    x = jnp.asarray(x)
+    rows = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))], skip_bos=True)[:tcfg.init_tokens]
+    x = jnp.asarray(split_row(rows * factor, scfg)[1])  # b_dec lives in the target's space
     if tcfg.b_dec_init == "median":
         return geometric_median(x)
     return x.mean(0) if tcfg.b_dec_init == "mean" else jnp.zeros(x.shape[1])
@@ -234,8 +247,8 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
     """Train one SAE (members=None) or a population (members: dicts with lr, l1, k, seed),
     resuming from the latest checkpoint in ckpt_dir. stop_at: stop at that step without a
     final checkpoint, as a crash would (tests)."""
-    if store.d_model != scfg.d_in:
-        raise SAEError(f"store d_model is {store.d_model} but the SAE config says d_in={scfg.d_in}")
+    if store.d_model != scfg.d_row:
+        raise SAEError(f"store rows are {store.d_model} wide but the SAE config says {scfg.d_row}")
     pop = members is not None
     devices = list(devices or jax.devices())
     if tcfg.batch % len(devices):
@@ -247,7 +260,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
     train_w, eval_w = store.split(tcfg.eval_fraction, seed=0)
     if len(train_w) == 0:
         raise SAEError("the store has no training windows left after the held-out split; dump more tokens")
-    b_dec = _b_dec_init(store, train_w, factor, tcfg)
+    b_dec = _b_dec_init(store, train_w, factor, scfg, tcfg)
 
     step_fns = [make_step(scfg, tcfg, with_aux=False), make_step(scfg, tcfg)]  # [no latent dead, some dead]
     resample = make_resample(scfg)
@@ -295,7 +308,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
             lr = np.atleast_1d(jax.device_get(hypers.lr)).max()
             raise Diverged(f"training diverged: {problem}; {kept()}; delete {Path(ckpt_dir).parent} (or use "
                            f"another --out) and re-run with a lower --lr (now {lr:g})")
-        ckpt.save(step_done, state, dict(settings=settings, history=history, factor=factor,
+        ckpt.save(step_done, state, dict(settings=settings, history=history, factor=in_out_factors(factor),
                                          sae_config=to_dict(scfg), train_config=to_dict(tcfg)))
         window["fvu"], window["l0"] = [], []
 
@@ -362,7 +375,7 @@ def inference_threshold(state: TrainState, scfg: SAEConfig):
 
 
 def export_weights(sae: SAE, threshold, arch: str) -> dict[str, np.ndarray]:
-    w = {k: np.asarray(getattr(sae, k)) for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    w = {k: np.asarray(getattr(sae, k)) for k in ("W_enc", "b_enc", "W_dec", "b_dec", "W_skip") if getattr(sae, k) is not None}
     if arch in ("jumprelu", "batchtopk"):
         w["threshold"] = np.asarray(threshold)
     return w
@@ -377,7 +390,7 @@ def calibrate_threshold(res: FitResult, store, scfg: SAEConfig, tcfg: TrainConfi
     kmax = scfg.k  # the largest k of a sweep
 
     def one(sae, hyper, x):
-        z = jax.nn.relu(sae.pre_acts(x * res.factor)).reshape(-1)
+        z = jax.nn.relu(sae.pre_acts(split_row(x * res.factor, scfg)[0])).reshape(-1)
         top = jax.lax.top_k(z, x.shape[0] * kmax)[0]
         return top[x.shape[0] * hyper.k - 1]
     fn = eqx.filter_jit(eqx.filter_vmap(one, in_axes=(0, 0, None)) if population else one)

@@ -53,6 +53,24 @@ def test_residual_decomposes(model):
         assert _close(c[f"blocks.{L}.hook_resid_mid"] + mlp, post)
 
 
+def test_mlp_in_maps_onto_mlp_out(model):
+    """A transcoder's pair: the layer's MLP (and, in Gemma 3, its post-MLP norm) maps hook_mlp_in
+    (alias ln2.hook_normalized) exactly onto hook_mlp_out."""
+    toks = model.to_tokens(PROMPT)
+    L = model.n_layers // 2
+    names = [f"blocks.{L}.hook_mlp_in", f"blocks.{L}.ln2.hook_normalized", f"blocks.{L}.hook_mlp_out"]
+    _, c = model.run_with_cache(toks, names=names)
+    mlp_in, normalized, mlp_out = (c[n] for n in names)
+    assert torch.equal(mlp_in, normalized) and mlp_in.shape == mlp_out.shape
+    layer = get_module(model.model, f"{model.layout.layers}.{L}")
+    with torch.no_grad():
+        out = get_module(layer, model.layout.mlp)(mlp_in)
+        if model.layout.mlp_out != model.layout.mlp:  # Gemma 3: the post-MLP norm is part of what is predicted
+            out = get_module(layer, model.layout.mlp_out)(out)
+    assert _close(out, mlp_out)
+    assert not _close(mlp_in, c[f"blocks.{L}.hook_mlp_out"], tol=1e-2)
+
+
 def test_hook_z_recombines_to_attn_out(model):
     toks = model.to_tokens(PROMPT)
     L = 1

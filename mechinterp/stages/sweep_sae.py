@@ -35,6 +35,8 @@ def main(argv=None, prog=None) -> None:
         from sae_jax.sweep import SweepGrid, grid, run_sweep
 
         run = build(TrainRun, a)
+        if run.acts_out:
+            raise ValueError("--acts_out: sweeps train SAEs only for now; train each transcoder with `mechinterp train-sae`")
         tcfg = build(TrainConfig, a, skip=GRID_AXES)
         axes = build(SweepGrid, a)
         scfg = values(SAEConfig, a, skip=GRID_AXES)

@@ -2,6 +2,7 @@
 
     mechinterp train-sae --steps 2000                          # relu + L1, 4096 latents
     mechinterp train-sae --arch topk --k 32 --acts runs/acts/... --out runs/sae_topk
+    mechinterp train-sae --arch topk --acts .../blocks.3.hook_mlp_in --acts_out .../blocks.3.hook_mlp_out   # transcoder
 Re-running the same command resumes from <out>/checkpoints.
 """
 
@@ -26,6 +27,7 @@ def main(argv=None, prog=None) -> None:
         from sae_jax.pipeline import jax_devices, train_sae
 
         run = build(TrainRun, a)
-        m = train_sae(run.store(), run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
+        m = train_sae(run.store(), run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device),
+                      acts_out=run.acts_out)
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {run.out}/sae")
