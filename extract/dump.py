@@ -28,11 +28,11 @@ import torch
 from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
-from extract.sites import parse_layers
 from extract.store import StoreError, StoreMeta, open_store, read_meta
 from extract.store_writer import StoreLock, StoreWriter, check_disk, disk_plan
 from extract.windows import WindowStream
 from mechinterp import DEFAULT_MODEL
+from mechinterp.flags import parse_layers
 from mechinterp.paths import RUNS, default_store_dir
 
 PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
@@ -240,7 +240,7 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
     with ExitStack() as locks:
         for path in paths.values():
             locks.enter_context(StoreLock(path))
-        writers, results = _open_writers(paths, metas, say=print if rank == 0 and cfg.progress else None)
+        writers, results = _open_writers(paths, metas, say=print if rank == 0 else None)
         t0 = time.perf_counter()
         if writers:
             _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window, rank)

@@ -164,3 +164,49 @@ def test_transcoder_bad_inputs(pair_dir, tmp_path, tiny):
     with pytest.raises(ExportError, match="is a transcoder"):
         splice_hook(load_sae(tmp_path / "c" / "sae"))
     assert json.loads((tmp_path / "c" / "sae" / "cfg.json").read_text())["mechinterp"]["target_store"]["hook"] == OUT
+
+
+def test_every_layer_trained_exported_for_circuit_tracer_and_replacing_the_mlps(tiny_dir, docs_dir, tmp_path, capfd):
+    """The commands end to end on the tiny 2-layer model: one dump of both layers' pairs, a transcoder per
+    layer, the circuit-tracer set, and the replacement model (exact with error terms; CE-loss recovered)."""
+    from interventions.replacement import load_transcoders, replacement_hooks
+    from mechinterp.cli import main as cli
+    from mechinterp.transcoder_set import read_transcoder_set
+
+    acts, out = tmp_path / "pairs", tmp_path / "tcs"
+    cli(["dump", "--model", str(tiny_dir), "--corpus", f"dir:{docs_dir}", "--ctx", "16", "--n_tokens", str(15 * 150),
+         "--hook", "blocks.{L}.hook_mlp_in", "--hook", "blocks.{L}.hook_mlp_out", "--out", str(acts), "--no_progress"])
+    assert "4 new stores: 0.5 KB per token" in capfd.readouterr().out        # 2 layers x 2 sites x 64 x fp16
+    cli(["train-transcoders", "--acts", str(acts), "--out", str(out), "--arch", "topk", "--k", "16", "--d_sae", "256",
+         "--steps", "150", "--batch", "256", "--lr", "3e-3", "--eval_tokens", "2000", "--no_progress"])
+    summary = json.loads((out / "transcoders.json").read_text())
+    assert [r["layer"] for r in summary["layers"]] == [0, 1] and summary["worst_fvu"] < 0.9, summary
+    assert (out / "fvu_by_layer.png").stat().st_size > 0
+
+    config, layers = read_transcoder_set(out / "circuit_tracer")
+    assert config["model_kind"] == "transcoder_set" and (config["activation"], config["k"]) == ("topk", 16)
+    assert (config["feature_input_hook"], config["feature_output_hook"]) == ("mlp.hook_in", "hook_mlp_out")
+    for L, t in layers.items():
+        w, _ = load_export(out / f"layer_{L}" / "sae")
+        np.testing.assert_array_equal(t["W_enc"], w["W_enc"].T)
+        assert set(t) == {"W_enc", "W_dec", "b_enc", "b_dec"}
+
+    cli(["eval-transcoders", "--set", str(out), "--n_windows", "4", "--device", "cpu"])
+    rep = json.loads((out / "replacement.json").read_text())
+    # a random model barely uses its MLPs (zeroing them moves the loss by ~3e-3 nats), so only the bookkeeping
+    # is checked here; the SmolLM2 numbers are the benchmark's
+    z, r, c = rep["ce_all_zeroed"], rep["ce_all_replaced"], rep["ce_clean"]
+    assert rep["ce_loss_recovered"] == pytest.approx((z - r) / (z - c)) and abs(r - c) < 0.05, rep
+    assert [r["layer"] for r in rep["per_layer"]] == [0, 1]
+
+    from extract.models import load_model
+
+    model = load_model(str(tiny_dir), device="cpu")
+    tcs = load_transcoders(out)
+    toks = model.to_tokens("When Mary and John went to the store, John gave a drink to")
+    record: dict = {}
+    with torch.no_grad():
+        clean = model.run_with_hooks(toks, hooks=[])
+        kept = model.run_with_hooks(toks, hooks=replacement_hooks(tcs, keep_error=True, record=record))
+    assert torch.allclose(kept, clean, atol=1e-4) and sorted(record) == [0, 1]
+    assert all((f > 0).sum(-1).max() <= 16 for f in record.values())

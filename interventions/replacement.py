@@ -1,0 +1,126 @@
+"""The replacement model: every MLP (or some) replaced by its transcoder, in the real torch model.
+
+At layer L the hook on blocks.L.hook_mlp_in keeps the MLP's input, and the hook on
+blocks.L.hook_mlp_out swaps the MLP's output for the transcoder's prediction from that input;
+with keep_error the error (real output - prediction) is added back, so the forward is the real
+model's while the transcoder's latents are live (what attribution graphs need).
+
+    tcs = load_transcoders("runs/transcoders")                    # {layer: TorchSAE}
+    logits = model.run_with_hooks(tokens, hooks=replacement_hooks(tcs, keep_error=True))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from interventions.sae import TorchSAE, load_sae
+from mechinterp.sae_format import SAEError
+
+
+def load_transcoders(set_dir: str | Path, device: str | torch.device = "cpu") -> dict[int, TorchSAE]:
+    """The per-layer transcoders `mechinterp train-transcoders` wrote under set_dir/layer_{L}/sae."""
+    exports = sorted(Path(set_dir).glob("layer_*/sae/cfg.json"), key=lambda p: int(p.parent.parent.name[6:]))
+    if not exports:
+        raise SAEError(f"no transcoders under {set_dir} (layer_{{L}}/sae); train them with `mechinterp train-transcoders`")
+    tcs = {int(p.parent.parent.name[6:]): load_sae(p.parent, device) for p in exports}
+    for layer, tc in tcs.items():
+        out_hook = tc.cfg.get("metadata", {}).get("hook_name_out")
+        if not tc.transcoder or (tc.hook_name, out_hook) != (f"blocks.{layer}.hook_mlp_in", f"blocks.{layer}.hook_mlp_out"):
+            raise SAEError(f"{tc.path} is not layer {layer}'s MLP transcoder (it reads {tc.hook_name}, writes {out_hook})")
+    return tcs
+
+
+def check_fits(model, tcs: dict[int, TorchSAE]) -> None:
+    """Same model, layers inside it, widths equal to the model's."""
+    for layer, tc in tcs.items():
+        if tc.model_name and tc.model_name != model.name:
+            raise SAEError(f"transcoder {tc.path} was trained on {tc.model_name!r}, not {model.name!r}")
+        if not 0 <= layer < model.n_layers or (tc.d_in, tc.d_out) != (model.d_model, model.d_model):
+            raise SAEError(f"transcoder {tc.path} (layer {layer}, {tc.d_in} -> {tc.d_out}) does not fit {model.name} "
+                           f"({model.n_layers} layers of width {model.d_model})")
+
+
+def replacement_hooks(tcs: dict[int, TorchSAE], keep_error: bool = True, record: dict | None = None) -> list:
+    """Hooks for HookedModel.run_with_hooks. record, if given, receives {layer: latents} of the last call."""
+    inputs: dict[int, torch.Tensor] = {}
+    hooks = []
+    for layer, tc in tcs.items():
+        def keep_input(x, hook, layer=layer):
+            inputs[layer] = x
+
+        def replace(y, hook, layer=layer, tc=tc):
+            x = inputs.pop(layer).float()
+            f = tc.encode(x)
+            if record is not None:
+                record[layer] = f
+            y_hat = tc.decode(f, x).to(y.dtype)
+            return y_hat + (y - y_hat).detach() if keep_error else y_hat
+        hooks += [(f"blocks.{layer}.hook_mlp_in", keep_input), (f"blocks.{layer}.hook_mlp_out", replace)]
+    return hooks
+
+
+def _zero(y, hook):
+    return torch.zeros_like(y)
+
+
+@torch.no_grad()
+def _ce(model, tokens: torch.Tensor, hooks, batch: int) -> float:
+    total, n = 0.0, 0
+    for i in range(0, len(tokens), batch):
+        toks = tokens[i:i + batch].to(model.device)
+        logits = model.run_with_hooks(toks, hooks=hooks).float()
+        ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1), reduction="sum")
+        total, n = total + float(ce), n + toks[:, 1:].numel()
+    return total / n
+
+
+def replacement_ce(model, tcs: dict[int, TorchSAE], tokens: np.ndarray, batch: int = 8, per_layer: bool = True) -> dict:
+    """Next-token loss of the model with every transcoder replacing its MLP at once (no error terms)
+    and with each alone, against the clean model and the MLPs zero-ablated (all, or that one):
+    CE-loss recovered = (ce_zeroed - ce_replaced) / (ce_zeroed - ce_clean)."""
+    check_fits(model, tcs)
+    toks = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
+    clean = _ce(model, toks, [], batch)
+    zeroed = _ce(model, toks, [(f"blocks.{L}.hook_mlp_out", _zero) for L in tcs], batch)
+    replaced = _ce(model, toks, replacement_hooks(tcs, keep_error=False), batch)
+    out = dict(ce_clean=clean, ce_all_replaced=replaced, ce_all_zeroed=zeroed,
+               ce_loss_recovered=(zeroed - replaced) / (zeroed - clean), layers=list(tcs), n_tokens=int(toks[:, 1:].numel()))
+    if per_layer:
+        rows = []
+        for L, tc in tcs.items():
+            z = _ce(model, toks, [(f"blocks.{L}.hook_mlp_out", _zero)], batch)
+            r = _ce(model, toks, replacement_hooks({L: tc}, keep_error=False), batch)
+            rows.append(dict(layer=L, ce_replaced=r, ce_zeroed=z, ce_loss_recovered=(z - r) / (z - clean)))
+        out["per_layer"] = rows
+    return out
+
+
+def write_replacement_metrics(set_dir: str | Path, result: dict) -> Path:
+    path = Path(set_dir) / "replacement.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
+
+
+@dataclass(frozen=True)
+class ReplacementEval:
+    """A transcoder set spliced into its model: CE-loss recovered, all layers at once and each alone."""
+    set: str = "runs/transcoders"
+    """Folder `mechinterp train-transcoders` wrote (layer_{L}/sae per layer)."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    n_windows: int = 32
+    """Held-out windows of the first layer's input store to measure on."""
+    batch: int = 8
+    """Windows per forward pass."""
+    per_layer: bool = True
+    """Also replace each layer alone (one more pair of passes per layer; --no_per_layer skips them)."""
+
+    def __post_init__(self):
+        if self.n_windows < 1 or self.batch < 1:
+            raise ValueError(f"--n_windows {self.n_windows} and --batch {self.batch} must be at least 1")

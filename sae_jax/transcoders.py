@@ -1,0 +1,87 @@
+"""Transcoders for many layers, one after another, from one multi-layer dump:
+
+    mechinterp dump --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' --out runs/acts/pairs
+    mechinterp train-transcoders --acts runs/acts/pairs --arch topk --k 32 --d_sae 4096
+
+Each layer trains in OUT/layer_{L}/ (checkpoints, export, figures): an interrupted run resumes in
+the layer it stopped in, and finished layers only re-export. At the end: OUT/transcoders.json
+(per-layer metrics), OUT/fvu_by_layer.png, and OUT/circuit_tracer/ (the set in circuit-tracer's
+format, when every layer of the model is there).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mechinterp.figures import by_layer
+from mechinterp.flags import parse_layers
+from mechinterp.sae_format import SAEError
+from mechinterp.transcoder_set import write_transcoder_set
+from sae_jax.config import TrainConfig
+from sae_jax.pipeline import train_sae
+
+SITES = ("hook_mlp_in", "hook_mlp_out")
+
+
+@dataclass(frozen=True)
+class TranscoderRun:
+    """Where a set of transcoders reads and writes."""
+    acts: str = "runs/acts/pairs"
+    """Folder of a dump with --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' (one store per hook)."""
+    layers: str = "all"
+    """Layers to train: all (every layer with both stores), or e.g. 0,4,8-11."""
+    out: str = "runs/transcoders"
+    """Output folder: layer_{L}/ per layer, transcoders.json, fvu_by_layer.png, circuit_tracer/."""
+    device: str = "auto"
+    """JAX platform to shard the step over: auto, cpu, gpu (or cuda)."""
+
+
+def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:
+    """layer -> (mlp_in store, mlp_out store) found in a dump's folder."""
+    acts = Path(acts)
+    found: dict[int, dict[str, Path]] = {}
+    for meta in acts.glob("blocks.*.hook_mlp_*/meta.json"):
+        m = re.fullmatch(r"blocks\.(\d+)\.(hook_mlp_in|hook_mlp_out)", meta.parent.name)
+        if m:
+            found.setdefault(int(m.group(1)), {})[m.group(2)] = meta.parent
+    pairs = {L: (d["hook_mlp_in"], d["hook_mlp_out"]) for L, d in sorted(found.items()) if len(d) == 2}
+    if not pairs:
+        raise SAEError(f"no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {acts}; dump them with "
+                       "`mechinterp dump --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' --out DIR`")
+    return pairs
+
+
+def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, devices=None, say=print) -> dict:
+    pairs = find_pairs(run.acts)
+    n_layers = max(pairs) + 1
+    from extract.store import read_meta
+
+    model = read_meta(pairs[max(pairs)][0]).model
+    wanted = parse_layers(run.layers, n_layers)
+    missing = [L for L in wanted if L not in pairs]
+    if missing:
+        raise SAEError(f"--layers {run.layers}: no store pair for layers {missing} in {run.acts}")
+    out = Path(run.out)
+    rows, t0 = [], time.perf_counter()
+    for i, layer in enumerate(wanted):
+        t_layer = time.perf_counter()
+        inp, target = pairs[layer]
+        m = train_sae(inp, out / f"layer_{layer}", scfg_kwargs, tcfg, devices=devices, acts_out=target)
+        rows.append(dict(layer=layer, **{k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense")}))
+        done = time.perf_counter() - t0
+        eta = done / (i + 1) * (len(wanted) - i - 1)
+        say(f"layer {layer} ({i + 1}/{len(wanted)}): FVU {m['fvu']:.3f}, L0 {m['l0']:.1f} in "
+            f"{time.perf_counter() - t_layer:.0f}s; about {eta / 60:.1f} min to go", flush=True)
+    summary = dict(model=model, layers=rows, mean_fvu=sum(r["fvu"] for r in rows) / len(rows),
+                   worst_fvu=max(r["fvu"] for r in rows), wall_s=time.perf_counter() - t0)
+    by_layer([r["layer"] for r in rows], {"FVU": [r["fvu"] for r in rows]}, out / "fvu_by_layer.png",
+             "held-out FVU of mlp_out", f"transcoders, {model}")
+    exports = {L: out / f"layer_{L}" / "sae" for L in range(n_layers) if (out / f"layer_{L}" / "sae" / "cfg.json").exists()}
+    if len(exports) == n_layers:
+        summary["circuit_tracer"] = str(write_transcoder_set(out / "circuit_tracer", exports, scan=f"{model}-{out.name}"))
+    (out / "transcoders.json").write_text(json.dumps(summary, indent=2))
+    return summary
