@@ -22,6 +22,8 @@ import pytest
 from extract.store_writer import StoreLock
 from mechinterp.cli import main as cli
 
+pytestmark = pytest.mark.slow  # every stage, end to end
+
 TRAIN = ["--arch", "topk", "--k", "4", "--d_sae", "128", "--steps", "30", "--batch", "128", "--ckpt_every", "10",
          "--eval_tokens", "200", "--no_progress"]
 
@@ -94,6 +96,8 @@ ROWS = [
     ("dump-unknown-hook", "dump --model {model} --hook blocks.1.hook_nope --out {root}/o",
      "error: unknown hook 'blocks.1.hook_nope'; valid hooks: hook_embed, ln_final.hook_normalized,"),
     ("dump-bad-n-tokens", "dump --model {model} --n_tokens 0 --out {root}/o", "error: --n_tokens"),
+    ("dump-layers-out-of-range", "dump --model {model} --hook 'blocks.{{L}}.hook_mlp_in' --layers 1,5 --out {root}/o",
+     "error: --layers '1,5': the model has layers 0..1, not [5]"),
     # train-sae and sweep-sae
     ("train-resume-other-hook", "train-sae --acts {store_mlp} --out {run} " + " ".join(TRAIN),
      "error: the checkpoint in {run}/checkpoints was made with store hook=blocks.1.hook_resid_pre, this run asks "
@@ -118,6 +122,12 @@ ROWS = [
      "error: no activation store at {root}/nope; create one with `mechinterp dump`"),
     ("train-k-over-d-sae", "train-sae --acts {store} --out {root}/o --arch topk --k 200 --d_sae 128",
      "error: --k 200 must be between 1 and --d_sae 128"),
+    ("train-skip-without-target", "train-sae --acts {store} --out {root}/o --skip", "error: --skip is for transcoders"),
+    ("sweep-transcoders", "sweep-sae --acts {store} --acts_out {store_mlp} --out {root}/o",
+     "error: --acts_out: sweeps train SAEs only for now"),
+    ("train-transcoders-no-pairs", "train-transcoders --acts {root} --out {root}/o",
+     "error: no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {root}"),
+    ("eval-transcoders-no-set", "eval-transcoders --set {root}/nope", "error: no transcoders under {root}/nope"),
     ("sweep-resume-other-settings", "sweep-sae --acts {store} --out {run} --lr 1e-3 3e-3 " + " ".join(TRAIN),
      "error: the checkpoint in {run}/checkpoints was made with"),
     # eval-sae, browse, steer, ablate, shift

@@ -166,6 +166,7 @@ def test_transcoder_bad_inputs(pair_dir, tmp_path, tiny):
     assert json.loads((tmp_path / "c" / "sae" / "cfg.json").read_text())["mechinterp"]["target_store"]["hook"] == OUT
 
 
+@pytest.mark.slow  # the stages end to end
 def test_every_layer_trained_exported_for_circuit_tracer_and_replacing_the_mlps(tiny_dir, docs_dir, tmp_path, capfd):
     """The commands end to end on the tiny 2-layer model: one dump of both layers' pairs, a transcoder per
     layer, the circuit-tracer set, and the replacement model (exact with error terms; CE-loss recovered)."""
