@@ -3,7 +3,10 @@
 At layer L the hook on blocks.L.hook_mlp_in keeps the MLP's input, and the hook on
 blocks.L.hook_mlp_out swaps the MLP's output for the transcoder's prediction from that input;
 with keep_error the error (real output - prediction) is added back, so the forward is the real
-model's while the transcoder's latents are live (what attribution graphs need).
+model's while the transcoder's latents are live (what attribution graphs need). BOS positions
+keep the real MLP output: the dump leaves BOS rows out, so the transcoders never saw them, and
+their attention-sink activations (norms ~100x) are what a replaced MLP would break first
+(circuit-tracer likewise zeroes features at the first position).
 
     tcs = load_transcoders("runs/transcoders")                    # {layer: TorchSAE}
     logits = model.run_with_hooks(tokens, hooks=replacement_hooks(tcs, keep_error=True))
@@ -46,8 +49,10 @@ def check_fits(model, tcs: dict[int, TorchSAE]) -> None:
                            f"({model.n_layers} layers of width {model.d_model})")
 
 
-def replacement_hooks(tcs: dict[int, TorchSAE], keep_error: bool = True, record: dict | None = None) -> list:
-    """Hooks for HookedModel.run_with_hooks. record, if given, receives {layer: latents} of the last call."""
+def replacement_hooks(tcs: dict[int, TorchSAE], keep_error: bool = True, record: dict | None = None,
+                      real: torch.Tensor | None = None) -> list:
+    """Hooks for HookedModel.run_with_hooks. record, if given, receives {layer: latents} of the last
+    call; real, a [batch, pos] mask of positions that keep the real MLP output (bos_positions)."""
     inputs: dict[int, torch.Tensor] = {}
     hooks = []
     for layer, tc in tcs.items():
@@ -60,21 +65,33 @@ def replacement_hooks(tcs: dict[int, TorchSAE], keep_error: bool = True, record:
             if record is not None:
                 record[layer] = f
             y_hat = tc.decode(f, x).to(y.dtype)
+            if real is not None:
+                y_hat = torch.where(real[..., None].to(y.device), y, y_hat)
             return y_hat + (y - y_hat).detach() if keep_error else y_hat
         hooks += [(f"blocks.{layer}.hook_mlp_in", keep_input), (f"blocks.{layer}.hook_mlp_out", replace)]
     return hooks
 
 
-def _zero(y, hook):
-    return torch.zeros_like(y)
+def bos_positions(model, tokens: torch.Tensor) -> torch.Tensor:
+    """[batch, pos] mask of the BOS tokens (the first position when the model has no BOS)."""
+    if model.bos_token_id is None:
+        return torch.arange(tokens.shape[1], device=tokens.device)[None].expand_as(tokens) == 0
+    return tokens == model.bos_token_id
+
+
+def _zeroing(real: torch.Tensor):
+    def zero(y, hook):
+        return torch.where(real[..., None].to(y.device), y, torch.zeros_like(y))
+    return zero
 
 
 @torch.no_grad()
-def _ce(model, tokens: torch.Tensor, hooks, batch: int) -> float:
+def _ce(model, tokens: torch.Tensor, hooks_for, batch: int) -> float:
+    """Mean next-token loss; hooks_for(real mask of the batch) -> hooks."""
     total, n = 0.0, 0
     for i in range(0, len(tokens), batch):
         toks = tokens[i:i + batch].to(model.device)
-        logits = model.run_with_hooks(toks, hooks=hooks).float()
+        logits = model.run_with_hooks(toks, hooks=hooks_for(bos_positions(model, toks))).float()
         ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1), reduction="sum")
         total, n = total + float(ce), n + toks[:, 1:].numel()
     return total / n
@@ -82,20 +99,20 @@ def _ce(model, tokens: torch.Tensor, hooks, batch: int) -> float:
 
 def replacement_ce(model, tcs: dict[int, TorchSAE], tokens: np.ndarray, batch: int = 8, per_layer: bool = True) -> dict:
     """Next-token loss of the model with every transcoder replacing its MLP at once (no error terms)
-    and with each alone, against the clean model and the MLPs zero-ablated (all, or that one):
-    CE-loss recovered = (ce_zeroed - ce_replaced) / (ce_zeroed - ce_clean)."""
+    and with each alone, against the clean model and the MLPs zero-ablated (all, or that one), both
+    at every position but BOS: CE-loss recovered = (ce_zeroed - ce_replaced) / (ce_zeroed - ce_clean)."""
     check_fits(model, tcs)
     toks = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
-    clean = _ce(model, toks, [], batch)
-    zeroed = _ce(model, toks, [(f"blocks.{L}.hook_mlp_out", _zero) for L in tcs], batch)
-    replaced = _ce(model, toks, replacement_hooks(tcs, keep_error=False), batch)
+    clean = _ce(model, toks, lambda real: [], batch)
+    zeroed = _ce(model, toks, lambda real: [(f"blocks.{L}.hook_mlp_out", _zeroing(real)) for L in tcs], batch)
+    replaced = _ce(model, toks, lambda real: replacement_hooks(tcs, keep_error=False, real=real), batch)
     out = dict(ce_clean=clean, ce_all_replaced=replaced, ce_all_zeroed=zeroed,
                ce_loss_recovered=(zeroed - replaced) / (zeroed - clean), layers=list(tcs), n_tokens=int(toks[:, 1:].numel()))
     if per_layer:
         rows = []
         for L, tc in tcs.items():
-            z = _ce(model, toks, [(f"blocks.{L}.hook_mlp_out", _zero)], batch)
-            r = _ce(model, toks, replacement_hooks({L: tc}, keep_error=False), batch)
+            z = _ce(model, toks, lambda real, L=L: [(f"blocks.{L}.hook_mlp_out", _zeroing(real))], batch)
+            r = _ce(model, toks, lambda real, L=L, tc=tc: replacement_hooks({L: tc}, keep_error=False, real=real), batch)
             rows.append(dict(layer=L, ce_replaced=r, ce_zeroed=z, ce_loss_recovered=(z - r) / (z - clean)))
         out["per_layer"] = rows
     return out

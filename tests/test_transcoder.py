@@ -211,3 +211,9 @@ def test_every_layer_trained_exported_for_circuit_tracer_and_replacing_the_mlps(
         kept = model.run_with_hooks(toks, hooks=replacement_hooks(tcs, keep_error=True, record=record))
     assert torch.allclose(kept, clean, atol=1e-4) and sorted(record) == [0, 1]
     assert all((f > 0).sum(-1).max() <= 16 for f in record.values())
+    # BOS keeps the real MLP outputs (the transcoders never saw it): position 0, which sees only itself, is exact
+    from interventions.replacement import bos_positions
+
+    with torch.no_grad():
+        alone = model.run_with_hooks(toks, hooks=replacement_hooks(tcs, keep_error=False, real=bos_positions(model, toks)))
+    assert torch.allclose(alone[0, 0], clean[0, 0], atol=1e-5) and not torch.allclose(alone[0, 1:], clean[0, 1:], atol=1e-4)
