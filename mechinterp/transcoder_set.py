@@ -11,11 +11,14 @@ that format here). Written from our SAELens-layout transcoder exports (mechinter
 circuit-tracer (0.5.0) computes pre = x @ W_enc.T + b_enc (no input centring), a JumpReLU as
 pre * (pre > threshold) (ours is relu(pre) * (pre > threshold): the same, our thresholds being
 positive), recon = f @ W_dec + b_dec + x @ W_skip.T. Every layer 0..n_layers-1 must be present.
-Its loader takes only the keys above (any other key fails its strict load), so a TopK set's k
-goes into config.yaml (`activation: topk`, `k`), which its load_transcoder_set(activation=, k=)
-takes; its local-folder loader infers the activation from the keys and would read a TopK set as
-ReLU. Hooks are TransformerLens names: its `mlp.hook_in` is our hook_mlp_in (the MLP's input, after
-the norm's gain), its hook_mlp_out ours.
+Its loader takes only the keys above (any other key fails its strict load). A TopK set's k goes
+into config.yaml (`activation: topk`, `k`) for circuit-tracer's later sources, whose
+load_transcoder_set takes activation= and k=; the 0.5.0 on PyPI has neither and reads a TopK set
+as ReLU (checked: about 147 latents fire per token instead of 32). Checked against that 0.5.0 in
+its own environment (scripts/bench/peers/ct_transcoders.py): a JumpReLU set (our batchtopk or
+jumprelu) loads and gives our latents to 5e-6 and our reconstruction to 1e-6. Hooks are
+TransformerLens names: its `mlp.hook_in` is our hook_mlp_in (the MLP's input, after the norm's
+gain), its hook_mlp_out ours.
 """
 
 from __future__ import annotations

@@ -83,5 +83,8 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
     exports = {L: out / f"layer_{L}" / "sae" for L in range(n_layers) if (out / f"layer_{L}" / "sae" / "cfg.json").exists()}
     if len(exports) == n_layers:
         summary["circuit_tracer"] = str(write_transcoder_set(out / "circuit_tracer", exports, scan=f"{model}-{out.name}"))
+        if scfg_kwargs.get("arch") == "topk":
+            say("warning: circuit-tracer 0.5.0 (PyPI) has no TopK transcoders and reads this set as ReLU; "
+                "train with --arch batchtopk (exported as JumpReLU, which it loads exactly) to trace with it")
     (out / "transcoders.json").write_text(json.dumps(summary, indent=2))
     return summary
