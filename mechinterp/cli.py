@@ -19,6 +19,7 @@ STAGES = {
     "train-transcoders": ("train_transcoders", "train a transcoder per layer (MLP in -> MLP out), export the set"),
     "eval-sae": ("eval_sae", "CE-loss recovered, KL and delta loss of an SAE spliced into its model"),
     "eval-transcoders": ("eval_transcoders", "the replacement model: CE-loss recovered with transcoders for the MLPs"),
+    "trace": ("trace", "attribution graph of one prompt through a transcoder set: pruned, checked, a page"),
     "browse": ("browse", "feature browser: per-latent statistics and a static page"),
     "steer": ("steer", "generate with and without one SAE feature added"),
     "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),

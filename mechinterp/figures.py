@@ -24,3 +24,63 @@ def by_layer(layers: list[int], series: dict[str, list[float]], path: str | Path
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def graph_png(data: dict, path: str | Path) -> None:
+    """A pruned attribution graph (the page's data) drawn flat: x = position, y = layer (tokens at
+    the bottom, logits on top), marker size by influence, edges blue (+) / orange (-) by |weight|."""
+    nodes, n_layers, tokens = data["nodes"], data["n_layers"], data["tokens"]
+    cells: dict[tuple, list] = {}
+    for n in nodes:
+        cells.setdefault((n["layer"], n["pos"]), []).append(n["id"])
+    xy = {}
+    for (layer, pos), ids in cells.items():
+        for j, i in enumerate(ids):
+            xy[i] = (pos + (j + 1) / (len(ids) + 1) - 0.5, layer)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(tokens)), max(4.0, 0.25 * n_layers + 2)))
+    w_max = max((abs(e["weight"]) for e in data["edges"]), default=1.0) or 1.0
+    for e in sorted(data["edges"], key=lambda e: abs(e["weight"])):
+        (x0, y0), (x1, y1) = xy[e["source"]], xy[e["target"]]
+        ax.plot([x0, x1], [y0, y1], color="tab:blue" if e["weight"] > 0 else "tab:orange",
+                lw=0.2 + 2.5 * abs(e["weight"]) / w_max, alpha=0.25 + 0.6 * abs(e["weight"]) / w_max, zorder=1)
+    colours = {"feature": "tab:green", "error": "tab:gray", "token": "black", "logit": "tab:red"}
+    markers = {"feature": "o", "error": "D", "token": "s", "logit": "s"}
+    for kind in colours:
+        mine = [n for n in nodes if n["kind"] == kind]
+        if mine:
+            ax.scatter([xy[n["id"]][0] for n in mine], [xy[n["id"]][1] for n in mine], marker=markers[kind],
+                       s=[12 + 400 * n["influence"] for n in mine], color=colours[kind], label=kind, zorder=2)
+    for n in nodes:
+        if n["kind"] == "logit":
+            ax.annotate(n["label"], xy[n["id"]], fontsize=7, rotation=30, xytext=(0, 6), textcoords="offset points")
+    ax.set_xticks(range(len(tokens)), [repr(t)[1:-1] for t in tokens], rotation=60, fontsize=7)
+    ax.set_yticks([-1, *range(0, n_layers, max(1, n_layers // 10)), n_layers])
+    ax.set_ylabel("layer (tokens -1, logits on top)")
+    sc = data.get("scores", {})
+    ax.set_title(f"{data.get('title', '')[:90]}\nreplacement {sc.get('replacement', float('nan')):.2f}, "
+                 f"completeness {sc.get('completeness', float('nan')):.2f} (pruned "
+                 f"{sc.get('pruned_replacement', float('nan')):.2f} / {sc.get('pruned_completeness', float('nan')):.2f})",
+                 fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def prediction_scatter(rows: list[dict], path: str | Path, title: str = "") -> None:
+    """The graph's linear prediction of each intervention against what it did, with attention and norms
+    frozen as in the graph and with everything live."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    x = [r["linear"] for r in rows]
+    for key, colour, label in (("measured_frozen", "tab:green", "attention, norms frozen"),
+                               ("measured", "tab:orange", "real model (all live)")):
+        ax.scatter(x, [r[key] for r in rows], s=14, color=colour, label=label)
+    lim = max([abs(r[k]) for r in rows for k in ("linear", "measured", "measured_frozen")] or [1.0])
+    ax.plot([-lim, lim], [-lim, lim], color="gray", lw=0.8, ls="--")
+    ax.set_xlabel("graph's prediction (linear)")
+    ax.set_ylabel("measured change of the top logit")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
