@@ -17,8 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
+
 from mechinterp.figures import by_layer
 from mechinterp.flags import parse_layers
+from mechinterp.paths import cache_root
 from mechinterp.sae_format import SAEError
 from mechinterp.transcoder_set import write_transcoder_set
 from sae_jax.config import TrainConfig
@@ -66,6 +69,10 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
     if missing:
         raise SAEError(f"--layers {run.layers}: no store pair for layers {missing} in {run.acts}")
     out = Path(run.out)
+    if not jax.config.jax_compilation_cache_dir:
+        # every layer compiles the same programs: the persistent cache turns later layers' compiles into reads
+        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax-compile"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     rows, t0 = [], time.perf_counter()
     for i, layer in enumerate(wanted):
         t_layer = time.perf_counter()

@@ -161,8 +161,11 @@ def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
     from mechinterp.stages import demo
 
     cfg = demo.DemoConfig(size=size, out=str(tmp_path))
-    argvs = {s.name: demo.stage_argv(s, tmp_path, cfg) for s in demo.STAGES}
+    argvs = {s.name: demo.stage_argv(s, tmp_path, cfg) for s in demo.stages_for(size)}
     assert argvs["dump"][argvs["dump"].index("--n_tokens") + 1] == str(demo.SIZES[size]["dump"]["n_tokens"])
+    assert ("trace" in argvs) == (size != "tiny")
+    if size != "tiny":
+        assert argvs["pairs"].count("--hook") == 2 and "--answer" in argvs["trace"]
     assert "--seed" not in argvs["smoke"] and "--model" in argvs["smoke"]
     monkeypatch.setitem(demo.SIZES[size], "sae", {**demo.SIZES[size]["sae"], "stepz": 3})
     with pytest.raises(ValueError, match="has no setting 'stepz'"):

@@ -3,7 +3,8 @@
     mechinterp demo [--model M] [--device D] [--out runs/demo] [--size tiny|demo|full] [--force STAGE ...]
 
 smoke -> IOI patching -> activation dump -> SAE training (JAX) -> CE-loss recovered -> feature
-browser -> SHIFT -> steering -> feature ablation -> runs/<name>/report.html (+ report.json).
+browser -> SHIFT -> steering -> feature ablation -> paired MLP dump of every layer -> a transcoder
+per layer (JAX) -> the IOI prompt's attribution graph -> runs/<name>/report.html (+ report.json).
 Each stage runs as `python -m mechinterp <stage>` in a child process, talking to the others through
 files; a stage whose outputs are complete is skipped, so re-running after an interrupt resumes (the
 dump and the SAE training also resume inside the stage). --force STAGE redoes a stage. Sizes: demo
@@ -42,14 +43,21 @@ SIZES: dict[str, dict[str, dict]] = {
                  sae=dict(arch="topk", k=32, d_sae=4096, steps=600, batch=1024),
                  eval=dict(n_windows=24), browser={},
                  shift=dict(sae_n_tokens=60_000, sae_steps=400, sae_d_sae=2048, sae_batch=1024, n_random=5),
-                 steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16)),
+                 steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16),
+                 pairs=dict(n_tokens=20_000),
+                 transcoders=dict(arch="batchtopk", k=32, d_sae=2048, steps=300, batch=1024),
+                 trace=dict(n_checks=20)),
     "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=25_000),
                  sae=dict(arch="relu", d_sae=4096, steps=2000, batch=4096),
                  eval=dict(n_windows=64), browser={}, shift={},
-                 steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32)),
+                 steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32),
+                 pairs=dict(n_tokens=60_000),
+                 transcoders=dict(arch="batchtopk", k=32, d_sae=4096, steps=400, batch=1024),
+                 trace=dict(n_checks=40)),
 }
 # seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
-EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9)
+EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9,
+                  pairs=60, transcoders=600, trace=90)
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 
 
@@ -82,11 +90,25 @@ class Stage:
     """What --force deletes."""
     common: bool = False
     """Takes the demo's --model / --device / --seed."""
+    sizes: tuple[str, ...] = ("tiny", "demo", "full")
+    """Sizes that run it."""
 
 
 def _complete_store(run: Path) -> bool:
     meta = run / "acts" / "meta.json"
     return meta.exists() and json.loads(meta.read_text()).get("complete", False)
+
+
+def _complete_pairs(run: Path) -> bool:
+    metas = list((run / "pairs").glob("*/meta.json"))
+    return bool(metas) and all(json.loads(m.read_text()).get("complete", False) for m in metas)
+
+
+IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
+# a transcoder for each of the 30 layers: minutes even at a small size, and on 3,000 tokens layer 11's
+# few massive outputs (norm ~24,000 against a median of 30) leave its held-out explained variance
+# below zero, so tiny runs stop before them (the suite runs their code on a tiny model)
+TRANSCODER_SIZES = ("demo", "full")
 
 
 def _has_ce(run: Path) -> bool:
@@ -112,6 +134,15 @@ STAGES = [
     Stage("ablate", "ablate", lambda r: dict(sae=str(r / "sae" / "sae"), features="auto:8", eval="ioi",
                                              out=str(r / "ablate")),
           lambda r: (r / "ablate" / "ablation.json").exists(), lambda r: [r / "ablate"]),
+    Stage("pairs", "dump", lambda r: dict(out=str(r / "pairs"), hooks=("blocks.{L}.hook_mlp_in", "blocks.{L}.hook_mlp_out"),
+                                          progress=False),
+          _complete_pairs, lambda r: [r / "pairs"], True, TRANSCODER_SIZES),
+    Stage("transcoders", "train-transcoders", lambda r: dict(acts=str(r / "pairs"), out=str(r / "transcoders"), progress=False),
+          lambda r: (r / "transcoders" / "transcoders.json").exists(), lambda r: [r / "transcoders"],
+          sizes=TRANSCODER_SIZES),
+    Stage("trace", "trace", lambda r: dict(set=str(r / "transcoders"), out=str(r / "trace"), prompt=IOI_PROMPT,
+                                           answer=" Mary"),
+          lambda r: (r / "trace" / "results.json").exists(), lambda r: [r / "trace"], True, TRANSCODER_SIZES),
 ]
 
 
@@ -135,25 +166,30 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
+def stages_for(size: str) -> list[Stage]:
+    return [s for s in STAGES if size in s.sizes]
+
+
 def run_stages(run: Path, cfg: DemoConfig) -> dict:
-    argvs = {s.name: stage_argv(s, run, cfg) for s in STAGES}  # every setting checked before any stage runs
+    stages = stages_for(cfg.size)
+    argvs = {s.name: stage_argv(s, run, cfg) for s in stages}  # every setting checked before any stage runs
     run.mkdir(parents=True, exist_ok=True)
     record_path = run / "stages.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     t_start = time.perf_counter()
-    remaining = sum(EXPECTED_S[s.name] for s in STAGES) * SCALE[cfg.size]
-    for i, stage in enumerate(STAGES, 1):
+    remaining = sum(EXPECTED_S[s.name] for s in stages) * SCALE[cfg.size]
+    for i, stage in enumerate(stages, 1):
         expected = EXPECTED_S[stage.name] * SCALE[cfg.size]
         if stage.name in cfg.force:
             for path in stage.outputs(run):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             record.pop(stage.name, None)
         elif stage.done(run):
-            print(f"== [{i}/{len(STAGES)}] {stage.name}: done already, skipped", flush=True)
+            print(f"== [{i}/{len(stages)}] {stage.name}: done already, skipped", flush=True)
             record.setdefault(stage.name, {"status": "done"})
             remaining -= expected
             continue
-        print(f"== [{i}/{len(STAGES)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
+        print(f"== [{i}/{len(stages)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
               f"about {_clock(remaining)} to go)", flush=True)
         argv = [sys.executable, "-m", "mechinterp", stage.command, *argvs[stage.name]]
         t0 = time.perf_counter()

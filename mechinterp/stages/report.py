@@ -73,6 +73,14 @@ def headline(run: Path) -> dict:
     if ablate:
         out["ablate"] = {k: ablate[k] for k in ("features", "metric_clean", "metric_ablated", "random_metric_mean",
                                                 "random_fraction_as_extreme")}
+    tcs = _load(run / "transcoders" / "transcoders.json")
+    if tcs:
+        out["transcoders"] = {"layers": len(tcs["layers"]), "mean_fvu": tcs["mean_fvu"], "worst_fvu": tcs["worst_fvu"]}
+    trace = _load(run / "trace" / "results.json")
+    if trace:
+        out["trace"] = {"prompt": trace["prompt"], "top_logit": trace["top_logits"][0], "answered": trace["answered"],
+                        **trace["scores"], "pruned_features": trace["pruned"]["features"],
+                        "max_abs_residual": trace["exactness"]["max_abs_residual"], "graph_seconds": trace["graph_seconds"]}
     return out
 
 
@@ -119,6 +127,14 @@ def write_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
                   _table([{k: t[k] for k in ("token", "logit", "p_clean", "p_steered")} for t in s["top_tokens"]])]
     if "ablate" in numbers:
         parts += [_table([numbers["ablate"]])]
+    if "transcoders" in numbers:
+        parts += ["<h2>7. Transcoders for every layer (JAX)</h2>", _table([numbers["transcoders"]]),
+                  _img(run / "transcoders" / "fvu_by_layer.png", "held-out FVU of each layer's MLP output")]
+    if "trace" in numbers:
+        parts += ["<h2>8. Attribution graph</h2>", _table([numbers["trace"]]),
+                  '<p><a href="trace/graph.html">open the attribution graph</a></p>',
+                  _img(run / "trace" / "graph.png", "the pruned attribution graph"),
+                  _img(run / "trace" / "interventions.png", "the graph's predictions against interventions")]
     page = ("<!doctype html><meta charset='utf-8'><title>mechinterp report</title><style>"
             "body{font:14px system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
