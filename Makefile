@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 # conflict with each other and never enter our runtime path
 PEERS_SAE := .venv-bench-sae/.installed
 PEERS_TL  := .venv-bench-tl/.installed
+PEERS_CT  := .venv-bench-ct/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -24,14 +25,14 @@ test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL)   ## every benchmark, ratios measured side by side
+bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT)   ## every benchmark, ratios measured side by side
 	$(PY) scripts/bench/bench_all.py
 
 smoke: $(STAMP)
 	$(VENV)/bin/mechinterp smoke
 
 venv: $(STAMP)
-peers: $(PEERS_SAE) $(PEERS_TL)
+peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT)
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

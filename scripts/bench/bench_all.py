@@ -15,7 +15,8 @@ import time
 
 from _bench import BENCH_DIR, REPO, print_table, write_json
 
-BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi", "live_server", "transcoders"]
+BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi", "live_server", "transcoders", "graph",
+           "graph_peer"]
 
 
 def main() -> None:

@@ -142,7 +142,8 @@ def main() -> None:
     ], dict(settings=vars(a), cpu=cpu_model(), n_pos=g.n_pos, n_features=g.n_features,
             active_latents_per_token_layer=n_active, logit_tokens=g.logit_tokens.tolist(),
             peer_logits_vs_hf=float(ct["logit_diff"]), peer_versions=ct["versions"].tolist(),
-            exactness=g.meta["exactness"], max_abs_entry=float(scale),
+            exactness=g.meta["exactness"], max_abs_entry=float(scale), nonzero_entries=int((A != 0).sum()),
+            our_torch=torch.__version__,
             times_ours=times, times_circuit_tracer=ct["times"].tolist(),
             load_average_1min_before_after=[load_before, os.getloadavg()[0]]))
 
