@@ -203,3 +203,34 @@ def test_page_is_self_contained_and_escaped(tmp_path):
     back = json.loads(rest[:rest.index(";</script>")])
     assert back["nodes"][7]["card"]["logits_pos"][3][0] == TRICKY
     assert [n["id"] for n in back["nodes"]] == [n["id"] for n in data["nodes"]] and back["edges"] == data["edges"]
+
+
+def test_the_trace_stage_page_of_a_real_graph_in_headless_chromium(tiny_dir, tmp_path):
+    """The page `mechinterp trace` writes (a tiny model, random transcoders): it draws, a feature's card opens."""
+    from test_attribution import PROMPT, write_set
+
+    from mechinterp.cli import main as cli
+
+    sync_api = _chromium()
+    set_dir = write_set(tmp_path / "set", str(tiny_dir), 64, 2)
+    cli(["trace", "--set", str(set_dir), "--prompt", PROMPT, "--out", str(tmp_path / "g"), "--device", "cpu",
+         "--n_checks", "2", "--batch", "32"])
+    result = json.loads((tmp_path / "g" / "results.json").read_text())
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((tmp_path / "g" / "graph.html").as_uri())
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.locator("#graph g.node.feature").count() == result["pruned"]["features"] > 0
+            assert page.locator("#graph g.node.token").count() == len(result["tokens"])
+            first = page.locator("#graph g.node.feature").first.get_attribute("data-id")
+            page.click(_node(first))
+            page.wait_for_selector(f"#card[data-id='{first}']")
+            assert "promoted" in page.inner_text("#card") and page.locator("#card .logit-table").count() == 1
+        finally:
+            browser.close()
+    assert errors == []

@@ -81,7 +81,7 @@ def _linear_prediction(g: Graph, node: int, logit_row: int, factor: float) -> fl
 def check_nodes(model, tcs: dict, g: Graph, nodes: list[int], factor: float = 0.0) -> dict:
     """Measured vs predicted change of the top logit when each feature node of `nodes` (graph indices)
     has its activation multiplied by factor (0: ablation; 2: steering, doubled)."""
-    cache = frozen.record(model, torch.as_tensor(g.tokens)[None].to(model.device))
+    cache = frozen.record(model, torch.as_tensor(g.tokens)[None].to(model.device), g.meta["config"]["sink_positions"])
     top = int(g.logit_tokens[0])
     errors = {L: cache.mlp_out[L].float() - tcs[L](cache.mlp_in[L].float()) for L in tcs}
     clean_live, clean_frozen = _top_logit(model, tcs, cache, errors, top, None, 1.0)

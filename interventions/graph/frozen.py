@@ -93,8 +93,9 @@ def _norm_hooks(model, fn):
 
 
 @torch.no_grad()
-def record(model, tokens: torch.Tensor) -> PromptCache:
-    """One real forward of tokens [1, pos]: patterns, norm scales, embeddings, MLP inputs/outputs."""
+def record(model, tokens: torch.Tensor, sink_positions: int = 1) -> PromptCache:
+    """One real forward of tokens [1, pos]: patterns, norm scales, embeddings, MLP inputs/outputs. The
+    BOS tokens and the first sink_positions positions keep their real MLP outputs."""
     scales: dict[str, torch.Tensor] = {}
 
     def keep_scale(name, mod, x, out):
@@ -109,7 +110,7 @@ def record(model, tokens: torch.Tensor) -> PromptCache:
                        patterns={i: cache[f"blocks.{i}.attn.hook_pattern"] for i in L},
                        mlp_in={i: cache[f"blocks.{i}.hook_mlp_in"] for i in L},
                        mlp_out={i: cache[f"blocks.{i}.hook_mlp_out"] for i in L},
-                       real=bos_positions(model, tokens)[0])
+                       real=bos_positions(model, tokens)[0] | (torch.arange(tokens.shape[1]) < sink_positions))
 
 
 @dataclass

@@ -44,7 +44,7 @@ SIZES: dict[str, dict[str, dict]] = {
                  eval=dict(n_windows=24), browser={},
                  shift=dict(sae_n_tokens=60_000, sae_steps=400, sae_d_sae=2048, sae_batch=1024, n_random=5),
                  steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16),
-                 pairs=dict(n_tokens=20_000),
+                 pairs=dict(n_tokens=30_000),
                  transcoders=dict(arch="batchtopk", k=32, d_sae=2048, steps=300, batch=1024),
                  trace=dict(n_checks=20)),
     "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=25_000),
@@ -57,7 +57,7 @@ SIZES: dict[str, dict[str, dict]] = {
 }
 # seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
 EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9,
-                  pairs=60, transcoders=600, trace=90)
+                  pairs=100, transcoders=600, trace=90)
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from _bench import BENCH_DIR, REPO, bench_parser, cpu_model, write_results
 
-PROMPT_16 = "When Mary and John went to the store, John gave a drink to"
+PROMPT_16 = "When Mary and John went to the store, then John gave a drink to"  # 16 tokens with BOS
 PROMPT_64 = ("The old lighthouse keeper climbed the spiral stairs every evening to light the lamp. One stormy night, "
              "a small fishing boat lost its way in the fog near the rocks. The keeper saw the boat and rang the bell "
-             "loudly so that the sailors could find the harbour. When the boat finally reached the safety of the")
+             "loudly so that the sailors could find the harbour. When the boat reached the safety of the harbour, the")
 
 
 def trace(set_dir: str, prompt: str, out: Path, device: str) -> tuple[dict, float]:
