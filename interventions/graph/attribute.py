@@ -40,9 +40,9 @@ class AttributionConfig:
     """Most logit nodes: the top tokens covering desired_logit_prob of the probability, at most this many."""
     desired_logit_prob: float = 0.95
     """Probability the logit nodes cover."""
-    batch: int = 32
-    """Targets per backward pass (the prompt is copied this many times in the frozen forward; 64 is
-    about 20% faster and takes 0.5 GB more on a 64-token prompt)."""
+    batch: int = 64
+    """Targets per backward pass (the prompt is copied this many times in the frozen forward; 32 takes
+    about 0.5 GB less on a 64-token prompt and 20% longer)."""
     max_feature_nodes: int = 8192
     """Most feature rows computed (the most influential first); the rest leave the graph."""
     update_interval: int = 16
@@ -119,8 +119,11 @@ class _Frozen:
     def values(self, prompt: _Prompt, tcs, logit_vecs: torch.Tensor) -> torch.Tensor:
         """Feature pre-activations and demeaned logits as this forward computes them (row 0)."""
         with torch.no_grad():
-            pre = torch.stack([self.taps.mlp_in[int(L)][0, p].float() @ tcs[int(L)].W_enc[:, f] + tcs[int(L)].b_enc[f]
-                               for L, p, f in prompt.features.tolist()]) if len(prompt.features) else torch.zeros(0)
+            pre = torch.zeros(len(prompt.features))
+            for layer, tc in tcs.items():
+                mine = prompt.features[:, 0] == layer
+                p, f = prompt.features[mine, 1], prompt.features[mine, 2]
+                pre[mine] = (self.taps.mlp_in[layer][0, p].float() * tc.W_enc[:, f].T).sum(1) + tc.b_enc[f]
             return torch.cat([pre, logit_vecs @ self.taps.resid_final[0, -1].float()])
 
     def grads(self, targets: list[tuple[int, int, torch.Tensor]]) -> list[torch.Tensor]:
@@ -249,8 +252,8 @@ def _exactness(model, tcs, cache, prompt, logit_vecs, fz, feature_rows, order, l
     zero = _Frozen(model, tcs, cache, torch.zeros_like(cache.embed.float()), prompt.bias_writes, 1)
     value, bias = fz.values(prompt, tcs, logit_vecs), zero.values(prompt, tcs, logit_vecs)
     idx = torch.cat([order, len(prompt.features) + torch.arange(len(logit_vecs))])
-    rows = torch.cat([feature_rows, logit_rows])
-    residual = (value[idx] - bias[idx] - rows.sum(1)).abs()
+    row_sums = torch.cat([feature_rows.sum(1), logit_rows.sum(1)])
+    residual = (value[idx] - bias[idx] - row_sums).abs()
     return dict(max_abs_residual=float(residual.max()), max_abs_value=float(value[idx].abs().max()),
                 value_vs_real_forward=float((value[:len(prompt.pre)] - prompt.pre).abs().max()) if len(prompt.pre) else 0.0)
 
