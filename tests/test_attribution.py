@@ -197,6 +197,7 @@ def write_set(root, model_name: str, d: int, n_layers: int, **kw):
     return root
 
 
+@pytest.mark.slow  # the stage end to end
 def test_trace_command_end_to_end_and_its_bad_inputs(tiny_dir, tmp_path, capfd):
     set_dir = write_set(tmp_path / "set", str(tiny_dir), 64, 2)
     out = tmp_path / "graph"

@@ -205,6 +205,7 @@ def test_page_is_self_contained_and_escaped(tmp_path):
     assert [n["id"] for n in back["nodes"]] == [n["id"] for n in data["nodes"]] and back["edges"] == data["edges"]
 
 
+@pytest.mark.slow  # the stage end to end
 def test_the_trace_stage_page_of_a_real_graph_in_headless_chromium(tiny_dir, tmp_path):
     """The page `mechinterp trace` writes (a tiny model, random transcoders): it draws, a feature's card opens."""
     from test_attribution import PROMPT, write_set
