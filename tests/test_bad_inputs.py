@@ -54,6 +54,10 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
     (copy(w["sae"], "sae_listcfg") / "cfg.json").write_text("[1, 2]")
     mlp_post = copy(w["sae"], "sae_mlp_post") / "cfg.json"       # a hook that exists, with another width (128)
     mlp_post.write_text(mlp_post.read_text().replace("blocks.1.hook_resid_pre", "blocks.1.mlp.hook_post"))
+    from test_attribution import write_set
+
+    w["tcset"] = str(write_set(root / "tcset", str(tiny_dir), 64, 2))     # random transcoders, every layer
+    w["tcset_one"] = str(write_set(root / "tcset_one", str(tiny_dir), 64, 1))
     (root / "one_doc").mkdir()
     (root / "one_doc" / "a.txt").write_text("One document alone cannot be split into training and held-out text. " * 30)
     (root / "binary").mkdir()
@@ -143,6 +147,13 @@ ROWS = [
     ("steer-hook-of-other-width", "steer --sae {sae_mlp_post} --out {root}/o", "error: SAE {sae_mlp_post} has d_in=64"),
     ("ablate-bad-features", "ablate --sae {sae} --features 1,x --out {root}/o", "error: --features must be"),
     ("shift-missing-sae", "shift --sae {root}/nope --out {root}/o", "error: {root}/nope is not an SAE export"),
+    # trace
+    ("trace-no-set", "trace --set {root}/nope --prompt 'a b' --out {root}/o", "error: no transcoders under {root}/nope"),
+    ("trace-empty-prompt", "trace --set {tcset} --prompt ' ' --out {root}/o", "error: --prompt is empty"),
+    ("trace-missing-layer", "trace --set {tcset_one} --prompt 'a b c' --device cpu --out {root}/o",
+     "error: {tcset_one} has no transcoder for layer(s) 1"),
+    ("trace-prompt-too-long", "trace --set {tcset} --prompt '" + "word " * 2100 + "' --device cpu --out {root}/o",
+     "error: the prompt is 2102 tokens (BOS included) but {model} reads at most 2048"),
     # the rest
     ("smoke-unknown-model", "smoke --model no-such-model", "error: unknown model 'no-such-model'"),
     ("ioi-unknown-model", "ioi --model no-such-model --out {root}/o", "error: unknown model 'no-such-model'"),
