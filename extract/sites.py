@@ -33,6 +33,14 @@ class Layout:
     """The MLP module inside a layer; its input is the normalised residual (ln2.hook_normalized)."""
     parallel: bool = False
     """Attention and MLP both read resid_pre (GPT-J / NeoX style): there is no resid_mid."""
+    ln1: str | None = None
+    """Post-norm (BERT) only: the norm after attention's residual add; its output is the MLP's input."""
+    ln2: str | None = None
+    """Post-norm (BERT) only: the norm after the MLP's residual add; its output leaves the block."""
+
+    @property
+    def post_norm(self) -> bool:
+        return self.ln2 is not None
 
 
 LLAMA = Layout(layers="model.layers", embed="model.embed_tokens", final_norm="model.norm", unembed="lm_head",
@@ -49,6 +57,20 @@ GEMMA3 = Layout(layers="model.layers", embed="model.embed_tokens", final_norm="m
                 attn="self_attn", attn_out="post_attention_layernorm", mlp_out="post_feedforward_layernorm",
                 o_proj="self_attn.o_proj", mlp_down="mlp.down_proj")
 
+# BERT / RoBERTa (encoders, masked LM) are post-norm: each sublayer's residual add is followed by a
+# LayerNorm. Sites as TransformerLens' HookedEncoder names them: resid_mid = resid_pre + attn_out
+# (before ln1), resid_post = ln1(resid_mid) + mlp_out (before ln2), and the block's output,
+# ln2(resid_post) = hook_normalized_resid_post, is the next block's resid_pre.
+# The "final norm" is the masked-LM head's transform (dense, GELU, LayerNorm) before the decoder.
+BERT = Layout(layers="bert.encoder.layer", embed="bert.embeddings.word_embeddings",
+              pos_embed="bert.embeddings.position_embeddings", final_norm="cls.predictions.transform",
+              unembed="cls.predictions.decoder", attn="attention.self", attn_out="attention.output.dense",
+              mlp_out="output.dense", o_proj="attention.output.dense", mlp_down="output.dense", mlp="intermediate",
+              ln1="attention.output.LayerNorm", ln2="output.LayerNorm")
+ROBERTA = Layout(**{**BERT.__dict__, "layers": "roberta.encoder.layer", "embed": "roberta.embeddings.word_embeddings",
+                    "pos_embed": "roberta.embeddings.position_embeddings", "final_norm": "lm_head.layer_norm",
+                    "unembed": "lm_head.decoder"})
+
 NEOX = Layout(layers="gpt_neox.layers", embed="gpt_neox.embed_in", final_norm="gpt_neox.final_layer_norm",
               unembed="embed_out", attn="attention", attn_out="attention", mlp_out="mlp",
               o_proj="attention.dense", mlp_down="mlp.dense_4h_to_h", parallel=True)
@@ -58,6 +80,7 @@ FAMILIES = {
     "llama": LLAMA, "mistral": LLAMA, "qwen2": LLAMA, "qwen3": LLAMA,
     "gemma3_text": GEMMA3, "gemma3": GEMMA3,
     "gpt_neox": NEOX,
+    "bert": BERT, "roberta": ROBERTA,
 }
 
 
@@ -101,6 +124,13 @@ BLOCK_SITES = {
     "ln2.hook_normalized": ("in", "mlp"),
     "hook_mlp_in": ("in", "mlp"),
 }
+POST_NORM_SITES = {
+    **BLOCK_SITES,
+    "hook_resid_post": ("in", "ln2"),
+    "ln1.hook_normalized": ("out", "ln1"),
+    "ln2.hook_normalized": ("out", ""),
+    "hook_normalized_resid_post": ("out", ""),
+}
 GLOBAL_SITES = {"hook_embed": ("out", "embed"), "hook_pos_embed": ("out", "pos_embed"),
                 "ln_final.hook_normalized": ("out", "final_norm")}
 
@@ -119,10 +149,14 @@ class Site:
     """For kind 'attn': which of q, k, v, pattern."""
 
 
+def block_sites(layout: Layout) -> dict[str, tuple[str, str]]:
+    return POST_NORM_SITES if layout.post_norm else BLOCK_SITES
+
+
 def site_names(layout: Layout, n_layers: int) -> list[str]:
     names = [n for n, (_, part) in GLOBAL_SITES.items() if getattr(layout, part) is not None]
     for layer in range(n_layers):
-        names += [f"blocks.{layer}.{s}" for s in BLOCK_SITES if not (s == "hook_resid_mid" and layout.parallel)]
+        names += [f"blocks.{layer}.{s}" for s in block_sites(layout) if not (s == "hook_resid_mid" and layout.parallel)]
     return names
 
 
@@ -134,17 +168,17 @@ def resolve(name: str, layout: Layout, n_layers: int) -> Site:
                            "module; positions enter through rotary embeddings in attention)" if part == "pos_embed"
                            else f"hook {name!r} does not exist in this architecture")
         return Site(name, None, kind, getattr(layout, part))
-    m = _BLOCK_RE.match(name)
-    if not m or m.group(2) not in BLOCK_SITES:
+    m, sites = _BLOCK_RE.match(name), block_sites(layout)
+    if not m or m.group(2) not in sites:
         globals_here = [n for n, (_, part) in GLOBAL_SITES.items() if getattr(layout, part) is not None]
         raise KeyError(f"unknown hook {name!r}; valid hooks: {', '.join(globals_here)}, "
-                       f"blocks.{{L}}.{{{', '.join(BLOCK_SITES)}}} with L in 0..{n_layers - 1}")
+                       f"blocks.{{L}}.{{{', '.join(sites)}}} with L in 0..{n_layers - 1}")
     layer, suffix = int(m.group(1)), m.group(2)
     if layer >= n_layers:
         raise KeyError(f"layer {layer} out of range in hook {name!r}: the model has {n_layers} layers (0..{n_layers - 1})")
     if suffix == "hook_resid_mid" and layout.parallel:
         raise KeyError(f"hook {name!r} does not exist: attention and MLP run in parallel in this architecture")
-    kind, part = BLOCK_SITES[suffix]
+    kind, part = sites[suffix]
     block = f"{layout.layers}.{layer}"
     if kind == "attn":
         return Site(name, layer, kind, f"{block}.{layout.attn}", key=part)

@@ -105,6 +105,8 @@ def add_flags(parser: argparse.ArgumentParser, cls, skip: typing.Iterable[str] =
         help_ = docs.get(f.name, "").replace("%", "%%")
         if kind is bool:
             action = "store_false" if default else "store_true"
+            if default:
+                help_ = f"Turn off (on by default): {help_}"
             group.add_argument(name, dest=dest, action=action, default=default, help=help_)
             continue
         kw: dict[str, Any] = dict(dest=dest, type=kind, help=help_ + ("" if required else
