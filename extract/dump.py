@@ -37,7 +37,7 @@ from mechinterp.paths import RUNS, default_store_dir
 
 PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
                       "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized",
-                      "ln2.hook_normalized", "hook_mlp_in")
+                      "ln2.hook_normalized", "hook_mlp_in", "ln1.hook_normalized", "hook_normalized_resid_post")
 
 
 class DumpError(ValueError):

@@ -24,6 +24,7 @@ STAGES = {
     "steer": ("steer", "generate with and without one SAE feature added"),
     "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),
     "shift": ("shift", "SHIFT: find and ablate the latents a probe uses for a spurious cue"),
+    "bio-dump": ("bio_dump", "antibody model activations over real sequences, with per-residue labels"),
 }
 
 

@@ -1,0 +1,120 @@
+"""Antibody sequences, their per-residue labels, and residue dumps (extract/bio/)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from extract.bio.labels import CONSERVED, REGIONS, Annotator
+from extract.bio.sequences import SequenceError, read_sequences
+
+HEAVY = ("EVQLVESGGGLVQPGGSLRLSCAASGFTFSSYAMSWVRQAPGKGLEWVSAISGSGGSTYYADSVKGRFTISRDNSKNTLYLQMNSLRAEDTAVYYCAK"
+         "DRGYSSGWYFDYWGQGTLVTVSS")
+
+
+def test_real_sets_ship_offline():
+    heavy = read_sequences("abnativ:vh")
+    assert len(heavy) == 50_000 and len({a.sequence for a in heavy}) == 50_000
+    assert all(90 <= len(a.sequence) <= 160 for a in heavy)
+
+
+def test_fasta_and_csv(tmp_path):
+    (tmp_path / "a.fasta").write_text(f">one some words\n{HEAVY[:60]}\n{HEAVY[60:]}\n\n>two\nevqlv\n")
+    seqs = read_sequences(str(tmp_path / "a.fasta"))
+    assert [(a.id, a.sequence) for a in seqs] == [("one", HEAVY), ("two", "EVQLV")]
+    (tmp_path / "oas.csv").write_text(f"sequence_id,v_call,sequence_alignment_aa\nx1,IGHV3-23,{HEAVY}\n")
+    assert read_sequences(str(tmp_path / "oas.csv"))[0].sequence == HEAVY
+
+
+@pytest.mark.parametrize("text, message", [
+    (">a\nEVQLXES\n", "sequence 'a' .*'X' at position 5 is not one of the 20 amino acids"),
+    ("EVQL\n", "line 1: FASTA must start with a '>' header"),
+    ("", "holds no sequences"),
+    (">a\n\n>b\nEVQ\n", "sequence 'a' .* is empty"),
+])
+def test_bad_sequence_files(tmp_path, text, message):
+    path = tmp_path / "bad.fasta"
+    path.write_text(text)
+    with pytest.raises(SequenceError, match=message):
+        read_sequences(str(path))
+
+
+def test_labels_of_a_germline_heavy_chain():
+    a = Annotator()(HEAVY)
+    assert (a.chain, a.v_gene, a.v_family, a.j_gene.split("*")[0]) == ("H", "IGHV3-23*04", "IGHV3", "IGHJ4")
+    # regions come in order, each a contiguous run; CDR3 is the junction CAK...DY minus its anchors
+    runs = [int(r) for i, r in enumerate(a.region) if i == 0 or r != a.region[i - 1]]
+    assert runs == list(range(len(REGIONS)))
+    cdr3 = "".join(c for c, r in zip(HEAVY, a.region) if REGIONS[r] == "CDR3")
+    assert cdr3 == "AKDRGYSSGWYFDY"
+    for pos, letters in CONSERVED.values():
+        assert HEAVY[a.imgt.index(pos)] in letters
+    # a germline sequence: nothing mutated outside CDR3, where there is no germline to compare with
+    assert set(a.mutated[a.region != REGIONS.index("CDR3")].tolist()) == {0}
+    assert set(a.mutated[a.region == REGIONS.index("CDR3")].tolist()) == {-1}
+    mutant = HEAVY[:9] + "D" + HEAVY[10:]  # IMGT 11: G -> D
+    assert Annotator()(mutant).mutated.tolist() == [0] * 9 + [1] + a.mutated.tolist()[10:]
+    assert Annotator()("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ") is None
+
+
+@pytest.fixture(scope="module")
+def residue_dump(tmp_path_factory):
+    from extract.bio.dump import BioDumpConfig, dump_residues
+
+    out = tmp_path_factory.mktemp("bio") / "acts"
+    cfg = BioDumpConfig(model="sapiens-vh", sequences="abnativ:vh", n_sequences=40, layers="1,3", ctx=32,
+                        hooks=("blocks.{L}.hook_normalized_resid_post",), out=str(out), device="cpu", progress=False,
+                        batch=16)
+    return out, cfg, dump_residues(cfg)
+
+
+def test_residue_dump_rows_are_each_sequence_alone(residue_dump):
+    """Padded batches store exactly what one unpadded forward of each sequence gives, residues only,
+    in the order and with the labels residues.npz records."""
+    import torch
+
+    from extract.models import load_model
+    from extract.store import open_store
+    from mechinterp.residues_format import load_residues
+
+    out, cfg, summary = residue_dump
+    res = load_residues(out)
+    model = load_model("sapiens-vh", device="cpu")
+    full = {a.id: a.sequence for a in read_sequences("abnativ:vh")}
+    assert summary["rows"] == len(res) and len(res) % cfg.ctx == 0 and summary["n_sequences"] + summary["rejected"] == 40
+    for hook in summary["hooks"]:
+        store = open_store(out / hook)
+        assert store.n_rows == len(res)
+        rows = np.concatenate([store.window_rows(w) for w in range(store.n_windows)]).astype(np.float32)
+        tokens = np.concatenate([store.window_tokens(w) for w in range(store.n_windows)])
+        assert np.array_equal(tokens, res.token)
+        for k in (0, int(res.seq[len(res) // 2]), int(res.seq[-1])):  # the last one is cut short
+            at = np.flatnonzero(res.seq == k)
+            text = full[str(res.seq_ids[k])]
+            assert "".join(model.tokenizer.convert_ids_to_tokens(res.token[at].tolist())) == text[:len(at)]
+            with torch.no_grad():
+                _, c = model.run_with_cache(model.to_tokens(text), names=[hook])
+            ref = c[hook][0, 1:len(at) + 1].numpy()
+            assert np.abs(rows[at] - ref).max() <= 2e-3 * max(1.0, np.abs(ref).max())
+            assert np.array_equal(res.pos[at], np.arange(len(at)))
+    # held-out sequences fill the last windows, which the store's split returns as eval
+    train, held = store.split()
+    assert len(held) and set(res.seq[held[0] * cfg.ctx:]) <= set(np.flatnonzero(res.seq_heldout))
+    assert not set(res.seq[: train[-1] * cfg.ctx]) & set(np.flatnonzero(res.seq_heldout))
+    assert set(np.unique(res.region)) <= set(range(-1, len(REGIONS))) and (res.region >= 0).mean() > 0.95
+
+
+def test_bio_dump_command_refuses_bad_input(tmp_path):
+    from conftest import run_script
+
+    (tmp_path / "bad.fasta").write_text(">ab1\nEVQLVESGGGLVQPGB\n")
+    proc = run_script("-m", "mechinterp", "bio-dump", "--sequences", str(tmp_path / "bad.fasta"), "--out",
+                      str(tmp_path / "out"), timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: sequence 'ab1' (%s): 'B' at position 16 is not one of the 20 amino acids "
+        "(ACDEFGHIKLMNPQRSTVWY); fix or drop that sequence" % (tmp_path / "bad.fasta"))
+    assert not (tmp_path / "out").exists()
+    proc = run_script("-m", "mechinterp", "bio-dump", "--model", "sapiens-vh", "--sequences", "abnativ:vq",
+                      "--out", str(tmp_path / "out"), timeout=300)
+    assert proc.returncode == 2 and "unknown abnativ set 'vq'" in proc.stderr
