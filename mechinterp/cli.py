@@ -25,6 +25,7 @@ STAGES = {
     "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),
     "shift": ("shift", "SHIFT: find and ablate the latents a probe uses for a spurious cue"),
     "bio-dump": ("bio_dump", "antibody model activations over real sequences, with per-residue labels"),
+    "bio-eval": ("bio_eval", "an SAE on a residue dump: concept alignment vs neurons, masked-residue loss recovered"),
 }
 
 

@@ -84,3 +84,23 @@ def prediction_scatter(rows: list[dict], path: str | Path, title: str = "") -> N
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def concept_alignment_bars(table: dict[str, dict[str, dict]], path: str | Path, title: str = "") -> None:
+    """Per concept, the number of aligned units of each kind (SAE latents, neurons, ...): grouped bars, log scale."""
+    concepts = list(table)
+    kinds = list(next(iter(table.values())))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.45 * len(concepts)), 4.5))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        counts = [table[c][kind]["aligned"] for c in concepts]
+        ax.bar([x + i * width for x in range(len(concepts))], [n + 0.5 for n in counts], width, bottom=0.5,
+               label=kind.replace("_", " "))
+    ax.set_yscale("log")
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(concepts))], concepts, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("units aligned (+1, log)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

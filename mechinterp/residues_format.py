@@ -9,7 +9,7 @@ read by anyone (SAE concept alignment, the browser).
   imgt [rows] int16       IMGT position number (insertions share their number), -1 outside
   mutated [rows] int8     1 differs from germline V / J, 0 same, -1 no germline (CDR3, outside)
 and one entry per sequence:
-  seq_ids, seq_chain (H/K/L), seq_v_gene, seq_j_gene (str arrays), seq_heldout [seqs] bool
+  seq_ids, seq_text, seq_chain (H/K/L), seq_v_gene, seq_j_gene (str arrays), seq_heldout [seqs] bool
 `residues.json` records the names of the coded values and where the sequences came from.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 
 NPZ, JSON = "residues.npz", "residues.json"
 ROW_ARRAYS = ("seq", "pos", "token", "region", "imgt", "mutated")
-SEQ_ARRAYS = ("seq_ids", "seq_chain", "seq_v_gene", "seq_j_gene", "seq_heldout")
+SEQ_ARRAYS = ("seq_ids", "seq_text", "seq_chain", "seq_v_gene", "seq_j_gene", "seq_heldout")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Residues:
     imgt: np.ndarray
     mutated: np.ndarray
     seq_ids: np.ndarray
+    seq_text: np.ndarray
     seq_chain: np.ndarray
     seq_v_gene: np.ndarray
     seq_j_gene: np.ndarray
@@ -43,6 +44,9 @@ class Residues:
 
     def __len__(self) -> int:
         return len(self.seq)
+
+    def heldout_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.seq_heldout[self.seq])
 
     def save(self, out: str | Path) -> None:
         out = Path(out)

@@ -63,7 +63,8 @@ def residue_dump(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bio") / "acts"
     cfg = BioDumpConfig(model="sapiens-vh", sequences="abnativ:vh", n_sequences=40, layers="1,3", ctx=32,
-                        hooks=("blocks.{L}.hook_normalized_resid_post",), out=str(out), device="cpu", progress=False,
+                        hooks=("blocks.{L}.hook_normalized_resid_post", "blocks.{L}.mlp.hook_post"), out=str(out),
+                        device="cpu", progress=False,
                         batch=16)
     return out, cfg, dump_residues(cfg)
 
@@ -82,7 +83,7 @@ def test_residue_dump_rows_are_each_sequence_alone(residue_dump):
     model = load_model("sapiens-vh", device="cpu")
     full = {a.id: a.sequence for a in read_sequences("abnativ:vh")}
     assert summary["rows"] == len(res) and len(res) % cfg.ctx == 0 and summary["n_sequences"] + summary["rejected"] == 40
-    for hook in summary["hooks"]:
+    for hook in summary["hooks"][:2]:
         store = open_store(out / hook)
         assert store.n_rows == len(res)
         rows = np.concatenate([store.window_rows(w) for w in range(store.n_windows)]).astype(np.float32)
@@ -118,3 +119,53 @@ def test_bio_dump_command_refuses_bad_input(tmp_path):
     proc = run_script("-m", "mechinterp", "bio-dump", "--model", "sapiens-vh", "--sequences", "abnativ:vq",
                       "--out", str(tmp_path / "out"), timeout=300)
     assert proc.returncode == 2 and "unknown abnativ set 'vq'" in proc.stderr
+
+
+def test_alignment_counts_f1_exactly():
+    """Held-out F1 at the threshold chosen on training rows, against hand-computed values."""
+    from interventions.bio import alignment
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    labels = np.zeros((n, 2), bool)
+    labels[rng.choice(n, 300, replace=False), 0] = True
+    labels[rng.choice(n, 400, replace=False), 1] = True
+    units = np.zeros((n, 3), np.float32)
+    units[labels[:, 0], 0] = rng.uniform(0.5, 2.0, labels[:, 0].sum())  # fires exactly on concept 0
+    units[:, 1] = rng.uniform(0, 1, n)  # fires everywhere
+    units[labels[:, 1], 2] = 1.0
+    heldout = np.arange(1500, n)
+    missed = np.flatnonzero(labels[heldout, 1])[::5] + 1500  # held out: unit 2 misses a fifth of concept 1
+    units[missed, 2] = 0.0
+    r = alignment.align(lambda: iter([(np.arange(n), units)]), lambda rows: labels[rows], 2, heldout)
+    assert r["f1"][0, 0] == pytest.approx(1.0)
+    held_pos = labels[heldout, 1].sum()
+    recall = 1 - len(missed) / held_pos
+    assert r["f1"][2, 1] == pytest.approx(2 * recall / (1 + recall))
+    assert r["f1"][1, 0] < 0.4 and r["f1"][1, 1] < 0.5  # fires everywhere: precision = base rate
+    summary = alignment.summary(["c0", "c1"], {"units": r}, 0.5)
+    assert summary["c0"]["units"]["aligned"] == 1 and summary["c1"]["units"]["best_unit"] == 2
+
+
+def test_bio_eval_with_an_exact_sae(residue_dump, tmp_path):
+    """An SAE whose latents are the residual dimensions with either sign reconstructs exactly: its
+    masked-residue loss recovered is 1 and its alignment is the residual dimensions' own."""
+    from extract.store import open_store
+    from interventions.bio.evaluate import BioEvalConfig, evaluate
+    from mechinterp.sae_format import export_sae
+
+    out, _, summary = residue_dump
+    hook = "blocks.3.hook_normalized_resid_post"
+    store = open_store(out / hook)
+    eye = np.eye(store.d_model, dtype=np.float32)
+    weights = dict(W_enc=np.concatenate([eye, -eye], 1), b_enc=np.zeros(2 * store.d_model, np.float32),
+                   W_dec=np.concatenate([eye, -eye], 0), b_dec=np.zeros(store.d_model, np.float32))
+    sae = export_sae(tmp_path / "sae", weights, "relu", 0, 1.0, store.meta, str(out / hook), {}, {})
+    r = evaluate(BioEvalConfig(sae=str(sae), n_loss_sequences=8, device="cpu"))
+    loss = r["masked_residue_loss"]
+    assert loss["recovered_vs_zero"] == pytest.approx(1.0, abs=1e-4) and loss["loss_zero"] > loss["loss_clean"] + 0.5
+    assert set(r["units"]) == {"sae_latents", "residual_dims", "mlp_neurons"} and r["units"]["mlp_neurons"] == 256
+    for concept in r["concepts"].values():
+        assert concept["sae_latents"]["aligned"] == concept["residual_dims"]["aligned"]
+        assert concept["sae_latents"]["best_f1"] == pytest.approx(concept["residual_dims"]["best_f1"], abs=1e-6)
+    assert (sae / "bio_eval" / "alignment.png").stat().st_size > 10_000

@@ -97,7 +97,8 @@ def _residue_table(model, seqs, anns, heldout, ctx: int) -> tuple[Residues, int]
     imgt = np.array([int(x.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) if (x := anns[s].imgt[p]) else -1
                      for s, p in zip(seq, pos)], np.int16)
     res = Residues(seq=seq, pos=pos, token=token, region=region, imgt=imgt, mutated=mutated,
-                   seq_ids=np.array([s.id for s in seqs]), seq_chain=np.array([a.chain for a in anns]),
+                   seq_ids=np.array([s.id for s in seqs]), seq_text=np.array([s.sequence for s in seqs]),
+                   seq_chain=np.array([a.chain for a in anns]),
                    seq_v_gene=np.array([a.v_gene for a in anns]), seq_j_gene=np.array([a.j_gene for a in anns]),
                    seq_heldout=heldout)
     return res, n_train_windows
@@ -141,8 +142,9 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
     corpus = {"spec": cfg.sequences, "seed": cfg.seed, "eval_fraction": cfg.eval_fraction, "n_docs": len(seqs),
               "packing": "residues", "train_windows": [0, n_train_windows],
               "eval_windows": [n_train_windows, n_windows]}
+    widths = {h: a[0].shape[-1] for h, a in _forward(model, names, [seqs[0].sequence[:4]]).items()}
     metas = {h: StoreMeta(model=model.name, weights=model.weights, hook=h, layer=model.site(h).layer,
-                          d_model=model.d_model, ctx=cfg.ctx, keep_bos=False, prepend_bos=False, n_windows=n_windows,
+                          d_model=widths[h], ctx=cfg.ctx, keep_bos=False, prepend_bos=False, n_windows=n_windows,
                           dtype=cfg.dtype, corpus=corpus) for h in names}
     out = Path(cfg.out)
     writers, _ = _open_writers({h: out / h for h in names}, metas, say=print)

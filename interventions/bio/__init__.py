@@ -1,0 +1,1 @@
+"""Features of antibody language models: concept alignment and masked-residue loss recovered."""
