@@ -97,24 +97,34 @@ def _ce(model, tokens: torch.Tensor, hooks_for, batch: int) -> float:
     return total / n
 
 
-def replacement_ce(model, tcs: dict[int, TorchSAE], tokens: np.ndarray, batch: int = 8, per_layer: bool = True) -> dict:
+def replacement_ce(model, tcs: dict[int, TorchSAE], tokens: np.ndarray, batch: int = 8, per_layer: bool = True,
+                   progress: bool = True) -> dict:
     """Next-token loss of the model with every transcoder replacing its MLP at once (no error terms)
     and with each alone, against the clean model and the MLPs zero-ablated (all, or that one), both
     at every position but BOS: CE-loss recovered = (ce_zeroed - ce_replaced) / (ce_zeroed - ce_clean)."""
+    from tqdm import tqdm
+
     check_fits(model, tcs)
     toks = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
-    clean = _ce(model, toks, lambda real: [], batch)
-    zeroed = _ce(model, toks, lambda real: [(f"blocks.{L}.hook_mlp_out", _zeroing(real)) for L in tcs], batch)
-    replaced = _ce(model, toks, lambda real: replacement_hooks(tcs, keep_error=False, real=real), batch)
+    bar = tqdm(total=3 + 2 * len(tcs) * per_layer, unit="pass", desc="loss passes", disable=not progress)
+
+    def ce(hooks_for) -> float:
+        value = _ce(model, toks, hooks_for, batch)
+        bar.update()
+        return value
+    clean = ce(lambda real: [])
+    zeroed = ce(lambda real: [(f"blocks.{L}.hook_mlp_out", _zeroing(real)) for L in tcs])
+    replaced = ce(lambda real: replacement_hooks(tcs, keep_error=False, real=real))
     out = dict(ce_clean=clean, ce_all_replaced=replaced, ce_all_zeroed=zeroed,
                ce_loss_recovered=(zeroed - replaced) / (zeroed - clean), layers=list(tcs), n_tokens=int(toks[:, 1:].numel()))
     if per_layer:
         rows = []
         for L, tc in tcs.items():
-            z = _ce(model, toks, lambda real, L=L: [(f"blocks.{L}.hook_mlp_out", _zeroing(real))], batch)
-            r = _ce(model, toks, lambda real, L=L, tc=tc: replacement_hooks({L: tc}, keep_error=False, real=real), batch)
+            z = ce(lambda real, L=L: [(f"blocks.{L}.hook_mlp_out", _zeroing(real))])
+            r = ce(lambda real, L=L, tc=tc: replacement_hooks({L: tc}, keep_error=False, real=real))
             rows.append(dict(layer=L, ce_replaced=r, ce_zeroed=z, ce_loss_recovered=(z - r) / (z - clean)))
         out["per_layer"] = rows
+    bar.close()
     return out
 
 
@@ -137,6 +147,8 @@ class ReplacementEval:
     """Windows per forward pass."""
     per_layer: bool = True
     """Also replace each layer alone (one more pair of passes per layer; --no_per_layer skips them)."""
+    progress: bool = True
+    """Show a progress bar over the loss passes (passes/s, ETA)."""
 
     def __post_init__(self):
         if self.n_windows < 1 or self.batch < 1:

@@ -143,7 +143,8 @@ def test_alignment_counts_f1_exactly():
     recall = 1 - len(missed) / held_pos
     assert r["f1"][2, 1] == pytest.approx(2 * recall / (1 + recall))
     assert r["f1"][1, 0] < 0.4 and r["f1"][1, 1] < 0.5  # fires everywhere: precision = base rate
-    summary = alignment.summary(["c0", "c1"], {"units": r}, 0.5)
+    assert alignment.trivial_f1(labels[heldout, 1].sum(), len(heldout)) == pytest.approx(r["f1"][1, 1], abs=0.02)
+    summary = alignment.summary(["c0", "c1"], {"units": r}, len(heldout), 0.5)
     assert summary["c0"]["units"]["aligned"] == 1 and summary["c1"]["units"]["best_unit"] == 2
 
 
@@ -165,7 +166,23 @@ def test_bio_eval_with_an_exact_sae(residue_dump, tmp_path):
     loss = r["masked_residue_loss"]
     assert loss["recovered_vs_zero"] == pytest.approx(1.0, abs=1e-4) and loss["loss_zero"] > loss["loss_clean"] + 0.5
     assert set(r["units"]) == {"sae_latents", "residual_dims", "mlp_neurons"} and r["units"]["mlp_neurons"] == 256
+    assert (sae / "bio_eval" / "alignment.npz").exists()
     for concept in r["concepts"].values():
         assert concept["sae_latents"]["aligned"] == concept["residual_dims"]["aligned"]
         assert concept["sae_latents"]["best_f1"] == pytest.approx(concept["residual_dims"]["best_f1"], abs=1e-6)
     assert (sae / "bio_eval" / "alignment.png").stat().st_size > 10_000
+
+
+def test_bio_eval_refuses_an_sae_whose_store_is_gone(residue_dump, tmp_path):
+    from extract.store import open_store
+    from interventions.bio.evaluate import BioEvalConfig, evaluate
+    from mechinterp.sae_format import export_sae
+
+    out, _, _ = residue_dump
+    store = open_store(out / "blocks.1.hook_normalized_resid_post")
+    d = store.d_model
+    weights = dict(W_enc=np.eye(d, dtype=np.float32), b_enc=np.zeros(d, np.float32), W_dec=np.eye(d, dtype=np.float32),
+                   b_dec=np.zeros(d, np.float32))
+    sae = export_sae(tmp_path / "sae", weights, "relu", 0, 1.0, store.meta, str(tmp_path / "gone"), {}, {})
+    with pytest.raises(ValueError, match="the store it was trained on .*gone.* is gone; re-run mechinterp bio-dump"):
+        evaluate(BioEvalConfig(sae=str(sae)))

@@ -59,10 +59,10 @@ def _counts(units: Iterator[tuple[np.ndarray, np.ndarray]], scale: torch.Tensor,
             keep = split == s
             if not keep.any():
                 continue
-            cs = c[keep]
+            cs, ak = c[keep], a[keep]
             pos[s] += cs.sum(0).double()
             for i, t in enumerate(THRESHOLDS):
-                on = (a[keep] > t).float()
+                on = (ak > t).float()
                 tp[s, i] += (on.T @ cs).double()
                 fired[s, i] += on.sum(0).double()
     return dict(tp=tp, fired=fired, pos=pos)
@@ -95,14 +95,27 @@ def align(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], labels,
                 heldout_positives=c["pos"][1].numpy())
 
 
-def summary(names: list[str], by_kind: dict[str, dict], min_f1: float = 0.5) -> dict:
-    """Per concept: units of each kind with held-out F1 >= min_f1, and each kind's best unit."""
+TRIVIAL_MARGIN = 0.05
+"""A unit must beat a unit that fires on every residue by this much F1 to count as aligned."""
+
+
+def trivial_f1(positives: float, rows: int) -> float:
+    """F1 of firing on every residue: 2p / (1 + p) at base rate p (0.70 for a concept of half the residues)."""
+    p = positives / max(rows, 1)
+    return 2 * p / (1 + p)
+
+
+def summary(names: list[str], by_kind: dict[str, dict], n_heldout_rows: int, min_f1: float = 0.5) -> dict:
+    """Per concept: units of each kind whose held-out F1 reaches min_f1 and beats firing everywhere by
+    TRIVIAL_MARGIN (frequent concepts such as the heavy chain would otherwise count near-constant units),
+    and each kind's best unit."""
     out = {}
     for j, name in enumerate(names):
-        row = {}
+        positives = float(next(iter(by_kind.values()))["heldout_positives"][j])
+        floor = max(min_f1, trivial_f1(positives, n_heldout_rows) + TRIVIAL_MARGIN)
+        row = {"heldout_positives": int(positives), "trivial_f1": trivial_f1(positives, n_heldout_rows)}
         for kind, r in by_kind.items():
             f1 = r["f1"][:, j]
-            row[kind] = dict(aligned=int((f1 >= min_f1).sum()), best_f1=float(f1.max()), best_unit=int(f1.argmax()),
-                             heldout_positives=int(r["heldout_positives"][j]))
+            row[kind] = dict(aligned=int((f1 >= floor).sum()), best_f1=float(f1.max()), best_unit=int(f1.argmax()))
         out[name] = row
     return out

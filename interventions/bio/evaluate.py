@@ -24,7 +24,7 @@ class BioEvalConfig:
     out: str | None = None
     """Output folder (None: SAE/bio_eval)."""
     min_f1: float = 0.5
-    """A unit is aligned with a concept when its held-out F1 reaches this."""
+    """A unit is aligned with a concept when its held-out F1 reaches this (and beats firing everywhere by 0.05)."""
     n_loss_sequences: int = 200
     """Held-out sequences the masked-residue loss is measured on."""
     mask_fraction: float = 0.15
@@ -37,11 +37,14 @@ class BioEvalConfig:
     """Seeds the masked positions."""
 
 
-def _chunks(store, encode, chunk_windows: int):
+def _chunks(store, encode, chunk_windows: int, desc: str):
+    """A generator factory over the store's rows (alignment reads them twice), with a progress bar."""
+    from tqdm import tqdm
+
     ctx = store.rows_per_window
 
     def gen():
-        for w0 in range(0, store.n_windows, chunk_windows):
+        for w0 in tqdm(range(0, store.n_windows, chunk_windows), desc=desc, unit="chunk", leave=False):
             windows = np.arange(w0, min(w0 + chunk_windows, store.n_windows))
             acts = store.read_windows(windows).astype(np.float32)
             yield (windows[:, None] * ctx + np.arange(ctx)).reshape(-1), encode(acts)
@@ -73,18 +76,22 @@ def evaluate(cfg: BioEvalConfig) -> dict:
     def encode_sae(x):
         with torch.no_grad():
             return sae.encode(torch.from_numpy(x)).numpy()
-    kinds = {"sae_latents": _chunks(store, encode_sae, cfg.chunk_windows),
-             "residual_dims": _chunks(store, lambda x: np.concatenate([x, -x], 1), cfg.chunk_windows)}
+    kinds = {"sae_latents": _chunks(store, encode_sae, cfg.chunk_windows, "SAE latents"),
+             "residual_dims": _chunks(store, lambda x: np.concatenate([x, -x], 1), cfg.chunk_windows, "residual dims")}
     neurons = dump / f"blocks.{store.meta.layer}.mlp.hook_post"
     if (neurons / "meta.json").exists():
-        kinds["mlp_neurons"] = _chunks(open_store(neurons), lambda x: x, cfg.chunk_windows)
+        kinds["mlp_neurons"] = _chunks(open_store(neurons), lambda x: x, cfg.chunk_windows, "MLP neurons")
     by_kind = {k: alignment.align(chunks, labels, len(names), held) for k, chunks in kinds.items()}
-    table = alignment.summary(names, by_kind, cfg.min_f1)
+    table = alignment.summary(names, by_kind, len(held), cfg.min_f1)
     t_align = time.time() - t0
 
     seqs = [str(s) for s in res.seq_text[res.seq_heldout]][:cfg.n_loss_sequences]
     mean = torch.from_numpy(store.read_windows(np.arange(min(store.n_windows, 256))).astype(np.float32).mean(0))
     loss = loss_recovered(model, seqs, hook, sae, mean, mask_fraction=cfg.mask_fraction, seed=cfg.seed)
+    out = Path(cfg.out or Path(cfg.sae) / "bio_eval")
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "alignment.npz", concepts=np.array(names),
+             **{f"{kind}_{key}": v for kind, r in by_kind.items() for key, v in r.items()})
     counts = {k: sum(row[k]["aligned"] for row in table.values()) for k in by_kind}
     per_concept = {k: sum(row[k]["aligned"] > 0 for row in table.values()) for k in by_kind}
     results = dict(sae=cfg.sae, model=model.name, hook=hook, n_rows=len(res), n_heldout_rows=int(len(held)),
@@ -92,9 +99,7 @@ def evaluate(cfg: BioEvalConfig) -> dict:
                    aligned_pairs=counts, concepts_covered=per_concept, concepts=table, masked_residue_loss=loss,
                    n_loss_sequences=len(seqs), seconds=dict(alignment=round(t_align, 1),
                                                             total=round(time.time() - t0, 1)))
-    out = Path(cfg.out or Path(cfg.sae) / "bio_eval")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    concept_alignment_bars(table, out / "alignment.png", title=f"{model.name} {hook}: units with held-out F1 >= "
-                                                                  f"{cfg.min_f1}")
+    concept_alignment_bars({c: {k: row[k] for k in by_kind} for c, row in table.items()}, out / "alignment.png",
+                           title=f"{model.name} {hook}: units with held-out F1 >= {cfg.min_f1} and above firing everywhere")
     return results

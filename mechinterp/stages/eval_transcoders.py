@@ -35,7 +35,7 @@ def main(argv=None, prog=None) -> None:
         model = load_model(first.model_name, device=cfg.device)
         tcs = {L: tc.to(model.device) for L, tc in tcs.items()}
         windows, _ = heldout_tokens(first, cfg.n_windows)
-        result = replacement_ce(model, tcs, windows, cfg.batch, cfg.per_layer)
+        result = replacement_ce(model, tcs, windows, cfg.batch, cfg.per_layer, cfg.progress)
         path = write_replacement_metrics(cfg.set, result)
         if cfg.per_layer:
             rows = result["per_layer"]
