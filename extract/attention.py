@@ -53,11 +53,10 @@ def hooked_attention(module, query, key, value, attention_mask, scaling=None, dr
     if kwargs.get("softcap") is not None:
         scores = torch.tanh(scores / kwargs["softcap"]) * kwargs["softcap"]
     q_len, k_len = scores.shape[-2:]
-    if attention_mask is None and not getattr(module, "is_causal", True):
-        pass  # an encoder (BERT) without padding: every position sees every other
-    elif attention_mask is None:
-        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=scores.device).tril(k_len - q_len)
-        scores = scores.masked_fill(~causal, float("-inf"))
+    if attention_mask is None:
+        if getattr(module, "is_causal", True):  # an encoder (BERT) without padding sees every position
+            causal = torch.ones(q_len, k_len, dtype=torch.bool, device=scores.device).tril(k_len - q_len)
+            scores = scores.masked_fill(~causal, float("-inf"))
     elif attention_mask.dtype == torch.bool:
         scores = scores.masked_fill(~attention_mask[..., :k_len], float("-inf"))
     else:

@@ -105,20 +105,21 @@ def test_residue_dump_rows_are_each_sequence_alone(residue_dump):
     assert set(np.unique(res.region)) <= set(range(-1, len(REGIONS))) and (res.region >= 0).mean() > 0.95
 
 
-def test_bio_dump_command_refuses_bad_input(tmp_path):
-    from conftest import run_script
+def test_bio_dump_command_refuses_bad_input(tmp_path, capsys):
+    from mechinterp.stages.bio_dump import main
 
     (tmp_path / "bad.fasta").write_text(">ab1\nEVQLVESGGGLVQPGB\n")
-    proc = run_script("-m", "mechinterp", "bio-dump", "--sequences", str(tmp_path / "bad.fasta"), "--out",
-                      str(tmp_path / "out"), timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "error: sequence 'ab1' (%s): 'B' at position 16 is not one of the 20 amino acids "
-        "(ACDEFGHIKLMNPQRSTVWY); fix or drop that sequence" % (tmp_path / "bad.fasta"))
+    for argv, line in (
+        (["--sequences", str(tmp_path / "bad.fasta")],
+         f"error: sequence 'ab1' ({tmp_path / 'bad.fasta'}): 'B' at position 16 is not one of the 20 amino acids "
+         "(ACDEFGHIKLMNPQRSTVWY); fix or drop that sequence"),
+        (["--model", "sapiens-vh", "--sequences", "abnativ:vq"],
+         "error: unknown abnativ set 'vq'; use abnativ, abnativ:vh or abnativ:vl")):
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--out", str(tmp_path / "out")])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [line]
     assert not (tmp_path / "out").exists()
-    proc = run_script("-m", "mechinterp", "bio-dump", "--model", "sapiens-vh", "--sequences", "abnativ:vq",
-                      "--out", str(tmp_path / "out"), timeout=300)
-    assert proc.returncode == 2 and "unknown abnativ set 'vq'" in proc.stderr
 
 
 def test_alignment_counts_f1_exactly():

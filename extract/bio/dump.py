@@ -63,9 +63,9 @@ class BioDumpConfig:
     """Show a progress bar (sequences/s, ETA)."""
 
 
-def _labelled(cfg: BioDumpConfig, max_len: int):
+def _labelled(cfg: BioDumpConfig, sequences: list, max_len: int):
     """(sequences, annotations, rejected count, held-out mask), training sequences first."""
-    seqs = sample(read_sequences(cfg.sequences), cfg.n_sequences, cfg.seed)
+    seqs = sample(sequences, cfg.n_sequences, cfg.seed)
     for ab in seqs:
         if len(ab.sequence) > max_len:
             raise SequenceError(f"sequence {ab.id!r} has {len(ab.sequence)} residues; {cfg.model} reads at most "
@@ -129,12 +129,13 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
     from extract.dump import _open_writers, hook_names
     from extract.models import load_model
 
+    sequences = read_sequences(cfg.sequences)  # a bad file is refused before the model loads
     model = model or load_model(cfg.model, device=cfg.device)
     if not model.masked_lm:
         raise SequenceError(f"{cfg.model} is not a masked LM; residue dumps take antiberty, sapiens-vh or sapiens-vl")
     names = hook_names(model, cfg)
     offset = model.config.pad_token_id + 1 if model.config.model_type == "roberta" else 0  # its positions start there
-    seqs, anns, rejected, heldout = _labelled(cfg, model.config.max_position_embeddings - 2 - offset)
+    seqs, anns, rejected, heldout = _labelled(cfg, sequences, model.config.max_position_embeddings - 2 - offset)
     res, n_train_windows = _residue_table(model, seqs, anns, heldout, cfg.ctx)
     n_windows = len(res) // cfg.ctx
     if n_windows == 0:
