@@ -132,6 +132,9 @@ ROWS = [
     ("train-transcoders-no-pairs", "train-transcoders --acts {root} --out {root}/o",
      "error: no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {root}"),
     ("eval-transcoders-no-set", "eval-transcoders --set {root}/nope", "error: no transcoders under {root}/nope"),
+    ("bio-dump-no-file", "bio-dump --sequences {root}/nope.fasta --out {root}/o",
+     "error: {root}/nope.fasta: no such file (give a FASTA or CSV file"),
+    ("bio-eval-no-sae", "bio-eval --sae {root}/nope", "error: {root}/nope is not an SAE export"),
     ("sweep-resume-other-settings", "sweep-sae --acts {store} --out {run} --lr 1e-3 3e-3 " + " ".join(TRAIN),
      "error: the checkpoint in {run}/checkpoints was made with"),
     # eval-sae, browse, steer, ablate, shift
