@@ -24,8 +24,11 @@ STAGES = {
     "steer": ("steer", "generate with and without one SAE feature added"),
     "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),
     "shift": ("shift", "SHIFT: find and ablate the latents a probe uses for a spurious cue"),
+    "bio": ("bio", "the biology pipeline: antibody model to causal tests, into runs/bio/report.html"),
     "bio-dump": ("bio_dump", "antibody model activations over real sequences, with per-residue labels"),
     "bio-eval": ("bio_eval", "an SAE on a residue dump: concept alignment vs neurons, masked-residue loss recovered"),
+    "bio-browse": ("bio_browse", "residue browser: concept latents on their top sequences, with the region track"),
+    "bio-causal": ("bio_causal", "patching of masked residues, concept-latent ablation vs random, region steering"),
 }
 
 

@@ -104,3 +104,52 @@ def concept_alignment_bars(table: dict[str, dict[str, dict]], path: str | Path, 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def patching_maps(results: list[dict], path: str | Path) -> None:
+    """One heatmap per patching target: share of the metric restored by (layer, position offset)."""
+    import numpy as np
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(11, 1.6 + 0.35 * len(results[0]["sites"]) * len(results)),
+                             squeeze=False)
+    for ax, r in zip(axes[:, 0], results):
+        m = np.array(r["restored"], float)
+        im = ax.imshow(m, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest",
+                       extent=(r["offsets"][0] - 0.5, r["offsets"][-1] + 0.5, len(m) - 0.5, -0.5))
+        ax.set_yticks(range(len(m)), [f"L{i}" if i < len(m) - 1 else "out" for i in range(len(m))], fontsize=7)
+        ax.axvline(0, color="k", lw=0.5, ls=":")
+        ax.set_title(f"{r['target']}: clean run patched into the corrupted one ({len(r['pairs'])} pairs)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="restored")
+    axes[-1, 0].set_xlabel("position relative to the masked residue")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def concept_effects(ablation: dict[str, dict], steering: dict, path: str | Path, region: str = "") -> None:
+    """Left: CE rise from ablating each concept's latents vs random latents (at concept residues and
+    elsewhere). Right: steering shift score against alpha for the region latent and a random one."""
+    import numpy as np
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    names = list(ablation)
+    x, w = np.arange(len(names)), 0.2
+    for i, (key, label) in enumerate((("concept_rise", "concept latents, at the concept"),
+                                      ("elsewhere_rise", "concept latents, elsewhere"),
+                                      ("random_rise", "random latents, at the concept"))):
+        a.bar(x + (i - 1) * w, [ablation[n][key] for n in names], w, label=label)
+    a.set_xticks(x, names, fontsize=7, rotation=20)
+    a.set_ylabel("rise in masked-residue CE (nats)")
+    a.set_title("ablation", fontsize=9)
+    a.legend(fontsize=7)
+    for key in ("region_latent", "random_latent"):
+        b.plot(steering["alphas"], steering[key]["shift_score"], marker="o", label=f"{key.replace('_', ' ')} "
+               f"{steering[key]['latent']}")
+    b.axhline(steering["region_score"], color="gray", ls=":", label=f"{region} composition itself")
+    b.set_xlabel("alpha (x mean firing value)")
+    b.set_ylabel("shift towards the region's composition")
+    b.set_title(f"steering with a {region} latent, outside {region}", fontsize=9)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -163,3 +163,37 @@ def execute_notebook(name: str, cwd: Path, timeout: int = 600) -> tuple[str, str
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     return ("".join(o.get("text", "") for o in outputs),
             "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs))
+
+
+# --- antibody models: a residue dump of the tiny real sapiens-vh model, and an SAE that is exact on it
+@pytest.fixture(scope="session")
+def residue_dump(tmp_path_factory):
+    from extract.bio.dump import BioDumpConfig, dump_residues
+
+    out = tmp_path_factory.mktemp("bio") / "acts"
+    cfg = BioDumpConfig(model="sapiens-vh", sequences="abnativ:vh", n_sequences=40, layers="1,3", ctx=32,
+                        hooks=("blocks.{L}.hook_normalized_resid_post", "blocks.{L}.mlp.hook_post"), out=str(out),
+                        device="cpu", progress=False,
+                        batch=16)
+    return out, cfg, dump_residues(cfg)
+
+
+
+@pytest.fixture(scope="session")
+def exact_sae(residue_dump, tmp_path_factory):
+    """(SAE export, bio-eval results): latents = the residual dimensions of blocks.3 with either sign."""
+    import numpy as np
+
+    from extract.store import open_store
+    from interventions.bio.evaluate import BioEvalConfig, evaluate
+    from mechinterp.sae_format import export_sae
+
+    out, _, _ = residue_dump
+    hook = "blocks.3.hook_normalized_resid_post"
+    store = open_store(out / hook)
+    eye = np.eye(store.d_model, dtype=np.float32)
+    weights = dict(W_enc=np.concatenate([eye, -eye], 1), b_enc=np.zeros(2 * store.d_model, np.float32),
+                   W_dec=np.concatenate([eye, -eye], 0), b_dec=np.zeros(store.d_model, np.float32))
+    sae = export_sae(tmp_path_factory.mktemp("exact") / "sae", weights, "relu", 0, 1.0, store.meta, str(out / hook),
+                     {}, {})
+    return sae, evaluate(BioEvalConfig(sae=str(sae), n_loss_sequences=8, device="cpu"))

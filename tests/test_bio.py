@@ -57,18 +57,6 @@ def test_labels_of_a_germline_heavy_chain():
     assert Annotator()("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ") is None
 
 
-@pytest.fixture(scope="module")
-def residue_dump(tmp_path_factory):
-    from extract.bio.dump import BioDumpConfig, dump_residues
-
-    out = tmp_path_factory.mktemp("bio") / "acts"
-    cfg = BioDumpConfig(model="sapiens-vh", sequences="abnativ:vh", n_sequences=40, layers="1,3", ctx=32,
-                        hooks=("blocks.{L}.hook_normalized_resid_post", "blocks.{L}.mlp.hook_post"), out=str(out),
-                        device="cpu", progress=False,
-                        batch=16)
-    return out, cfg, dump_residues(cfg)
-
-
 def test_residue_dump_rows_are_each_sequence_alone(residue_dump):
     """Padded batches store exactly what one unpadded forward of each sequence gives, residues only,
     in the order and with the labels residues.npz records."""
@@ -123,54 +111,65 @@ def test_bio_dump_command_refuses_bad_input(tmp_path, capsys):
 
 
 def test_alignment_counts_f1_exactly():
-    """Held-out F1 at the threshold chosen on training rows, against hand-computed values."""
+    """Held-out F1 at the threshold chosen on training rows, against hand-computed values; a domain-level
+    concept's recall counts instances found (InterPLM), a residue-level one's residues."""
     from interventions.bio import alignment
 
     rng = np.random.default_rng(0)
     n = 2000
-    labels = np.zeros((n, 2), bool)
+    labels = np.zeros((n, 3), bool)
     labels[rng.choice(n, 300, replace=False), 0] = True
     labels[rng.choice(n, 400, replace=False), 1] = True
-    units = np.zeros((n, 3), np.float32)
+    labels[np.arange(n) % 20 < 5, 2] = True  # domain-level: 100 instances of 5 rows
+    units = np.zeros((n, 4), np.float32)
     units[labels[:, 0], 0] = rng.uniform(0.5, 2.0, labels[:, 0].sum())  # fires exactly on concept 0
     units[:, 1] = rng.uniform(0, 1, n)  # fires everywhere
     units[labels[:, 1], 2] = 1.0
+    units[np.arange(n) % 20 == 2, 3] = 1.0  # once per instance of concept 2
+    units[[1502, 1602], 3] = 0.0  # ... except in 2 of the 25 held-out instances
     heldout = np.arange(1500, n)
     missed = np.flatnonzero(labels[heldout, 1])[::5] + 1500  # held out: unit 2 misses a fifth of concept 1
     units[missed, 2] = 0.0
-    r = alignment.align(lambda: iter([(np.arange(n), units)]), lambda rows: labels[rows], 2, heldout)
+    concepts = alignment.Concepts(["c0", "c1", "c2"], lambda rows: labels[rows],
+                                  lambda rows: np.stack([np.full(len(rows), -1)] * 2 + [rows // 20], 1),
+                                  (False, False, True))
+    # in two chunks that split no instance: the counts add up
+    r = alignment.align(lambda: iter([(np.arange(1000), units[:1000]), (np.arange(1000, n), units[1000:])]),
+                        concepts, heldout)
     assert r["f1"][0, 0] == pytest.approx(1.0)
     held_pos = labels[heldout, 1].sum()
     recall = 1 - len(missed) / held_pos
-    assert r["f1"][2, 1] == pytest.approx(2 * recall / (1 + recall))
+    assert r["f1"][2, 1] == pytest.approx(2 * recall / (1 + recall)) == pytest.approx(r["f1_residue"][2, 1])
     assert r["f1"][1, 0] < 0.4 and r["f1"][1, 1] < 0.5  # fires everywhere: precision = base rate
     assert alignment.trivial_f1(labels[heldout, 1].sum(), len(heldout)) == pytest.approx(r["f1"][1, 1], abs=0.02)
-    summary = alignment.summary(["c0", "c1"], {"units": r}, len(heldout), 0.5)
+    # unit 3: precision 1, 23 of 25 held-out instances found, 23 of 125 residues
+    assert r["recall"][3, 2] == pytest.approx(23 / 25) and r["f1"][3, 2] == pytest.approx(2 * 0.92 / 1.92)
+    assert r["f1_residue"][3, 2] == pytest.approx(2 * (23 / 125) / (1 + 23 / 125))
+    # with 100 silent units appended the activations are sparse and counted entry by entry: the same numbers
+    wide = np.concatenate([units, np.zeros((n, 100), np.float32)], 1)
+    r_sparse = alignment.align(lambda: iter([(np.arange(n), wide)]), concepts, heldout)
+    for key in ("f1", "f1_residue", "precision", "recall", "threshold"):
+        assert np.allclose(r_sparse[key][:4], r[key]), key
+    assert not r_sparse["f1"][4:].any()
+    summary = alignment.summary(["c0", "c1", "c2"], {"units": r}, len(heldout), 0.5)
     assert summary["c0"]["units"]["aligned"] == 1 and summary["c1"]["units"]["best_unit"] == 2
+    assert summary["c2"]["units"]["best_unit"] == 3 and summary["c2"]["units"]["aligned_residue"] == 0
 
 
-def test_bio_eval_with_an_exact_sae(residue_dump, tmp_path):
+def test_bio_eval_with_an_exact_sae(exact_sae):
     """An SAE whose latents are the residual dimensions with either sign reconstructs exactly: its
     masked-residue loss recovered is 1 and its alignment is the residual dimensions' own."""
-    from extract.store import open_store
-    from interventions.bio.evaluate import BioEvalConfig, evaluate
-    from mechinterp.sae_format import export_sae
-
-    out, _, summary = residue_dump
-    hook = "blocks.3.hook_normalized_resid_post"
-    store = open_store(out / hook)
-    eye = np.eye(store.d_model, dtype=np.float32)
-    weights = dict(W_enc=np.concatenate([eye, -eye], 1), b_enc=np.zeros(2 * store.d_model, np.float32),
-                   W_dec=np.concatenate([eye, -eye], 0), b_dec=np.zeros(store.d_model, np.float32))
-    sae = export_sae(tmp_path / "sae", weights, "relu", 0, 1.0, store.meta, str(out / hook), {}, {})
-    r = evaluate(BioEvalConfig(sae=str(sae), n_loss_sequences=8, device="cpu"))
+    sae, r = exact_sae
     loss = r["masked_residue_loss"]
     assert loss["recovered_vs_zero"] == pytest.approx(1.0, abs=1e-4) and loss["loss_zero"] > loss["loss_clean"] + 0.5
     assert set(r["units"]) == {"sae_latents", "residual_dims", "mlp_neurons"} and r["units"]["mlp_neurons"] == 256
     assert (sae / "bio_eval" / "alignment.npz").exists()
     for concept in r["concepts"].values():
-        assert concept["sae_latents"]["aligned"] == concept["residual_dims"]["aligned"]
+        for key in ("aligned", "aligned_residue"):
+            assert concept["sae_latents"][key] == concept["residual_dims"][key]
         assert concept["sae_latents"]["best_f1"] == pytest.approx(concept["residual_dims"]["best_f1"], abs=1e-6)
+        # InterPLM's recall (instances found) is never below the per-residue recall
+        assert concept["sae_latents"]["best_f1"] >= concept["sae_latents"]["best_f1_residue"] - 1e-9
     assert (sae / "bio_eval" / "alignment.png").stat().st_size > 10_000
 
 
@@ -187,3 +186,48 @@ def test_bio_eval_refuses_an_sae_whose_store_is_gone(residue_dump, tmp_path):
     sae = export_sae(tmp_path / "sae", weights, "relu", 0, 1.0, store.meta, str(tmp_path / "gone"), {}, {})
     with pytest.raises(ValueError, match="the store it was trained on .*gone.* is gone; re-run mechinterp bio-dump"):
         evaluate(BioEvalConfig(sae=str(sae)))
+
+
+@pytest.mark.slow  # fresh interpreters in subprocesses
+def test_bio_dump_killed_midway_resumes_to_the_same_bytes(residue_dump, tmp_path):
+    """kill -9 after the first windows are written, re-run: every store and the labels equal the
+    uninterrupted dump byte for byte."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_faults import REPO, SLOWED
+
+    from extract.store import read_meta
+
+    ref, cfg, summary = residue_dump
+    out = tmp_path / "acts"
+    argv = ["bio-dump", "--model", cfg.model, "--sequences", cfg.sequences, "--n_sequences", str(cfg.n_sequences),
+            "--layers", cfg.layers, "--ctx", str(cfg.ctx), "--batch", str(cfg.batch), "--device", "cpu", "--no_progress",
+            *[x for h in cfg.hooks for x in ("--hook", h)], "--out", str(out)]
+    slow = SLOWED.format(module="extract.store_writer", cls="StoreWriter", method="write",
+                         body="time.sleep(1.0); return real(self, *a, **k)")
+    proc = subprocess.Popen([sys.executable, "-c", slow, *argv], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    hook = out / summary["hooks"][0]
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if read_meta(hook).windows_done > 0:
+                break
+        except Exception:  # not written yet
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    done = read_meta(hook).windows_done
+    assert 0 < done < read_meta(hook).n_windows
+    r = subprocess.run([sys.executable, "-m", "mechinterp", *argv], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for h in summary["hooks"]:
+        for name in ("acts.npy", "tokens.npy"):
+            assert (out / h / name).read_bytes() == (ref / h / name).read_bytes(), (h, name)
+    with np.load(out / "residues.npz") as a, np.load(ref / "residues.npz") as b:
+        assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)

@@ -153,14 +153,17 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
                     rejected=rejected, heldout=int(heldout.sum()), rows=len(res), windows=n_windows,
                     ctx=cfg.ctx, hooks=names, regions=list(L.REGIONS), chains=list(L.CHAINS), species=cfg.species)
     if writers:
-        _write(model, cfg, names, writers, seqs, res)
+        _write(model, cfg, writers, seqs, res)
     res.save(out)
     return res.meta
 
 
-def _write(model, cfg, names, writers, seqs, res: Residues) -> None:
+def _write(model, cfg, writers, seqs, res: Residues) -> None:
+    """Run the sequences from the first row some store lacks; each store takes the rows it lacks
+    (complete ones are not in `writers`)."""
     from tqdm import tqdm
 
+    names = list(writers)
     start_row = min(w.windows_done for w in writers.values()) * cfg.ctx
     starts = np.r_[0, np.flatnonzero(res.seq[1:] != res.seq[:-1]) + 1]
     order = res.seq[starts].tolist()  # sequences in row order
@@ -169,6 +172,7 @@ def _write(model, cfg, names, writers, seqs, res: Residues) -> None:
     first = int(np.searchsorted(row_of, start_row, side="right")) - 1
     skip = start_row - int(row_of[first])  # rows of the first sequence already written
     buffers = {h: [] for h in names}
+    ahead = {h: writers[h].windows_done * cfg.ctx - start_row for h in names}  # a store the kill left ahead
     bar = tqdm(total=len(order), initial=first, unit="seq", disable=not cfg.progress, smoothing=0.1)
     t0, rows_left = time.time(), len(res) - start_row
     for b0 in range(first, len(order), cfg.batch):
@@ -176,7 +180,9 @@ def _write(model, cfg, names, writers, seqs, res: Residues) -> None:
         acts = _forward(model, names, batch)
         for h in names:
             rows = np.concatenate([a[:k] for a, k in zip(acts[h], kept[b0:b0 + cfg.batch])])
-            buffers[h].append(rows[skip:] if b0 == first else rows)
+            rows = rows[skip:] if b0 == first else rows
+            rows, ahead[h] = rows[ahead[h]:], max(0, ahead[h] - len(rows))
+            buffers[h].append(rows)
             _drain(writers[h], buffers[h], cfg.ctx, res.token, final=b0 + cfg.batch >= len(order))
         bar.update(len(batch))
     bar.close()

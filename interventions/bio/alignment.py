@@ -2,14 +2,19 @@
 
 For every unit (latent, MLP neuron, residual dimension with either sign) and every per-residue concept:
 the unit's activation is scaled by its largest value on the training rows, "fires" means above a
-threshold from THRESHOLDS, and precision, recall and F1 of "fires" against "has the concept" are
-counted. Each pair's threshold is the one with the best F1 on the training rows; its F1 on the
-held-out sequences' rows is what counts. Counting streams over the rows (bounded memory).
+threshold from THRESHOLDS, and precision and recall of "fires" against "has the concept" are counted.
+Precision is per residue. Recall, as InterPLM counts it, is per residue for residue-level concepts
+(a residue class, a conserved position, a mutation) and per instance for domain-level ones (a region
+of one sequence, a sequence's chain): an instance is found when the unit fires on any of its residues.
+The strict per-residue F1 is kept beside it for every concept. Each pair's threshold is the one with
+the best F1 on the training rows; its F1 on the held-out sequences' rows is what counts. Counting
+streams over the rows (bounded memory); chunks must not split a sequence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,9 +26,24 @@ THRESHOLDS = (0.0, 0.15, 0.5, 0.6, 0.8)
 """Fractions of a unit's largest training activation (InterPLM's grid)."""
 
 
-def concepts(res: Residues, vocab: dict[str, int]) -> tuple[list[str], Callable[[np.ndarray], np.ndarray]]:
-    """(names, rows -> bool [len(rows), n_concepts]); rows with an unknown label (e.g. `mutated` in CDR3)
-    count as not having the concept."""
+@dataclass(frozen=True)
+class Concepts:
+    names: list[str]
+    labels: Callable[[np.ndarray], np.ndarray]
+    """rows -> bool [len(rows), n_concepts]."""
+    instances: Callable[[np.ndarray], np.ndarray] | None = None
+    """rows -> int64 [len(rows), n_concepts]: per domain-level concept, a key naming the instance a row
+    belongs to (one region of one sequence, say); rows sharing a key form one instance."""
+    domain_level: tuple[bool, ...] = ()
+    """Per concept: recall counted per instance (True) or per residue."""
+
+    def is_domain(self) -> np.ndarray:
+        return np.array(self.domain_level or [False] * len(self.names), bool)
+
+
+def concepts(res: Residues, vocab: dict[str, int]) -> Concepts:
+    """The antibody concepts; rows with an unknown label (e.g. `mutated` in CDR3) count as not having
+    the concept. Regions and chains are domain-level: instance = (sequence, region) and sequence."""
     names = [f"region:{r}" for r in REGIONS] + [f"chain:{c}" for c in ("H", "K", "L")]
     names += [f"class:{c}" for c in RESIDUE_CLASSES] + [f"conserved:{c}" for c in CONSERVED] + ["mutated"]
     class_of = {vocab[a]: i for i, letters in enumerate(RESIDUE_CLASSES.values()) for a in letters}
@@ -41,44 +61,112 @@ def concepts(res: Residues, vocab: dict[str, int]) -> tuple[list[str], Callable[
             out[:, 15 + j] = (res.imgt[rows] == pos) & np.isin(token, ids)
         out[:, -1] = res.mutated[rows] == 1
         return out
-    return names, labels
+
+    def instances(rows: np.ndarray) -> np.ndarray:
+        seq = res.seq[rows].astype(np.int64)
+        keys = np.full((len(rows), len(names)), -1, np.int64)
+        keys[:, :7] = (seq * 8 + res.region[rows])[:, None]  # (sequence, region)
+        keys[:, 7:10] = seq[:, None]
+        return keys
+    return Concepts(names, labels, instances, tuple([True] * 10 + [False] * (len(names) - 10)))
 
 
-def _counts(units: Iterator[tuple[np.ndarray, np.ndarray]], scale: torch.Tensor, labels, n_concepts: int,
+def _instances(keys: np.ndarray, labels: np.ndarray, domain: np.ndarray) -> torch.Tensor:
+    """Per concept, the number of domain instances among the rows (0 for residue-level concepts)."""
+    return torch.tensor([len(np.unique(keys[labels[:, j], j])) if d else 0 for j, d in enumerate(domain)],
+                        dtype=torch.float64)
+
+
+def _dense_hits(on: torch.Tensor, keys: np.ndarray, labels: np.ndarray, domain: np.ndarray) -> torch.Tensor:
+    """Instances found [unit, concept]: a unit finds an instance when it fires on any of its rows."""
+    found = torch.zeros(on.shape[1], labels.shape[1], dtype=torch.float64)
+    for j in np.flatnonzero(domain):
+        at = np.flatnonzero(labels[:, j])
+        if len(at):
+            _, inv = np.unique(keys[at, j], return_inverse=True)
+            hit = torch.zeros(int(inv.max()) + 1, on.shape[1]).index_add_(0, torch.from_numpy(inv.reshape(-1)), on[at])
+            found[:, j] = (hit > 0).sum(0).double()
+    return found
+
+
+def _sparse_hits(r: np.ndarray, u: np.ndarray, n_units: int, keys: np.ndarray, labels: np.ndarray,
+                 domain: np.ndarray) -> torch.Tensor:
+    """As _dense_hits, from the (row, unit) pairs that fire."""
+    found = torch.zeros(n_units, labels.shape[1], dtype=torch.float64)
+    for j in np.flatnonzero(domain):
+        m = labels[r, j]
+        pairs = np.unique(keys[r[m], j] * n_units + u[m])
+        found[:, j] = torch.from_numpy(np.bincount(pairs % n_units, minlength=n_units)).double()
+    return found
+
+
+def _counts(units: Iterator[tuple[np.ndarray, np.ndarray]], scale: torch.Tensor, concepts: Concepts,
             heldout_rows: np.ndarray) -> dict[str, torch.Tensor]:
-    """True positives [split, t, unit, concept], fired [split, t, unit], positives [split, concept]."""
-    n_units, n_t = len(scale), len(THRESHOLDS)
-    tp = torch.zeros(2, n_t, n_units, n_concepts, dtype=torch.float64)
+    """Per split (train, held out): true positives [split, t, unit, concept], fired [split, t, unit],
+    positives [split, concept], and for domain-level concepts instances found [split, t, unit, concept]
+    and instances [split, concept]. Sparse activations (SAE latents) are counted from their nonzero
+    entries, dense ones (neurons) by matrix products."""
+    n_units, n_t, n_c = len(scale), len(THRESHOLDS), len(concepts.names)
+    tp = torch.zeros(2, n_t, n_units, n_c, dtype=torch.float64)
+    found = torch.zeros_like(tp)
     fired = torch.zeros(2, n_t, n_units, dtype=torch.float64)
-    pos = torch.zeros(2, n_concepts, dtype=torch.float64)
+    pos = torch.zeros(2, n_c, dtype=torch.float64)
+    n_inst = torch.zeros_like(pos)
+    domain = concepts.is_domain()
+    thresholds = torch.tensor(THRESHOLDS)
     for rows, acts in units:
-        c = torch.from_numpy(labels(rows)).float()
-        split = torch.from_numpy(np.isin(rows, heldout_rows)).long()
+        labels = concepts.labels(rows)
+        keys = concepts.instances(rows) if concepts.instances and domain.any() else None
+        split = np.isin(rows, heldout_rows)
         a = torch.from_numpy(acts).float() / scale
         for s in (0, 1):
-            keep = split == s
-            if not keep.any():
+            keep = np.flatnonzero(split == s)
+            if not len(keep):
                 continue
-            cs, ak = c[keep], a[keep]
+            ls, ks = labels[keep], None if keys is None else keys[keep]
+            cs, ak = torch.from_numpy(ls).float(), a[keep]
             pos[s] += cs.sum(0).double()
+            if ks is not None:
+                n_inst[s] += _instances(ks, ls, domain)
+            r, u = torch.nonzero(ak > 0, as_tuple=True)
+            if len(r) < 0.1 * ak.numel():
+                level = torch.bucketize(ak[r, u], thresholds)  # how many thresholds each entry exceeds
+                for i in range(n_t):
+                    on = level > i
+                    ri, ui = r[on], u[on]
+                    tp[s, i] += torch.zeros(n_units, n_c).index_add_(0, ui, cs[ri]).double()
+                    fired[s, i] += torch.bincount(ui, minlength=n_units).double()
+                    if ks is not None:
+                        found[s, i] += _sparse_hits(ri.numpy(), ui.numpy(), n_units, ks, ls, domain)
+                continue
             for i, t in enumerate(THRESHOLDS):
                 on = (ak > t).float()
                 tp[s, i] += (on.T @ cs).double()
                 fired[s, i] += on.sum(0).double()
-    return dict(tp=tp, fired=fired, pos=pos)
+                if ks is not None:
+                    found[s, i] += _dense_hits(on, ks, ls, domain)
+    return dict(tp=tp, fired=fired, pos=pos, found=found, instances=n_inst)
 
 
-def _f1(tp, fired, pos):
-    precision = tp / fired.clamp(min=1)[..., None]
-    recall = tp / pos.clamp(min=1)
-    return 2 * precision * recall / (precision + recall).clamp(min=1e-12), precision, recall
+def _f1(precision, recall):
+    return 2 * precision * recall / (precision + recall).clamp(min=1e-12)
 
 
-def align(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], labels, n_concepts: int,
+def _scores(c: dict, s: int, domain: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Split s's precision, residue recall, InterPLM recall and both F1s, each [t, unit, concept]."""
+    precision = c["tp"][s] / c["fired"][s].clamp(min=1)[..., None]
+    recall_residue = c["tp"][s] / c["pos"][s].clamp(min=1)
+    recall = torch.where(domain, c["found"][s] / c["instances"][s].clamp(min=1), recall_residue)
+    return dict(precision=precision, recall=recall, recall_residue=recall_residue, f1=_f1(precision, recall),
+                f1_residue=_f1(precision, recall_residue))
+
+
+def align(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], concepts: Concepts,
           heldout_rows: np.ndarray) -> dict[str, np.ndarray]:
     """chunks() yields (row indices, activations [rows, units]) over all rows, twice: first for each
     unit's largest training activation, then for the counts. Returns, per unit and concept, the
-    held-out F1 / precision / recall at the threshold chosen on the training rows."""
+    held-out F1 (InterPLM's), precision and recall at the threshold chosen on the training rows, and
+    the strict per-residue F1 at its own chosen threshold."""
     peak = None
     for rows, acts in chunks():
         train = ~np.isin(rows, heldout_rows)
@@ -86,13 +174,19 @@ def align(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], labels,
             m = acts[train].max(0)
             peak = m if peak is None else np.maximum(peak, m)
     scale = torch.from_numpy(np.where(peak > 0, peak, np.inf)).float()  # a unit that never fires stays off
-    c = _counts(chunks(), scale, labels, n_concepts, heldout_rows)
-    f1_train, _, _ = _f1(c["tp"][0], c["fired"][0], c["pos"][0])
-    best = f1_train.argmax(0)  # [unit, concept]: the threshold index chosen on the training rows
-    f1, precision, recall = (x.gather(0, best[None])[0] for x in _f1(c["tp"][1], c["fired"][1], c["pos"][1]))
-    return dict(f1=f1.numpy(), precision=precision.numpy(), recall=recall.numpy(),
-                threshold=np.asarray(THRESHOLDS)[best.numpy()], train_f1=f1_train.gather(0, best[None])[0].numpy(),
-                heldout_positives=c["pos"][1].numpy())
+    c = _counts(chunks(), scale, concepts, heldout_rows)
+    domain = torch.from_numpy(concepts.is_domain())
+    train, held = _scores(c, 0, domain), _scores(c, 1, domain)
+    out = {}
+    for f1 in ("f1", "f1_residue"):
+        best = train[f1].argmax(0)[None]  # [1, unit, concept]: the threshold chosen on the training rows
+        out[f1] = held[f1].gather(0, best)[0].numpy()
+        out[f"train_{f1}"] = train[f1].gather(0, best)[0].numpy()
+        if f1 == "f1":
+            out.update({k: held[k].gather(0, best)[0].numpy() for k in ("precision", "recall")})
+            out["threshold"] = np.asarray(THRESHOLDS)[best[0].numpy()]
+    out["heldout_positives"] = c["pos"][1].numpy()
+    return out
 
 
 TRIVIAL_MARGIN = 0.05
@@ -100,7 +194,8 @@ TRIVIAL_MARGIN = 0.05
 
 
 def trivial_f1(positives: float, rows: int) -> float:
-    """F1 of firing on every residue: 2p / (1 + p) at base rate p (0.70 for a concept of half the residues)."""
+    """F1 of firing on every residue: 2p / (1 + p) at base rate p (0.70 for a concept of half the residues);
+    the same under either recall, since firing everywhere finds every instance."""
     p = positives / max(rows, 1)
     return 2 * p / (1 + p)
 
@@ -108,14 +203,15 @@ def trivial_f1(positives: float, rows: int) -> float:
 def summary(names: list[str], by_kind: dict[str, dict], n_heldout_rows: int, min_f1: float = 0.5) -> dict:
     """Per concept: units of each kind whose held-out F1 reaches min_f1 and beats firing everywhere by
     TRIVIAL_MARGIN (frequent concepts such as the heavy chain would otherwise count near-constant units),
-    and each kind's best unit."""
+    under InterPLM's F1 (`aligned`) and the per-residue F1 (`aligned_residue`), and each kind's best unit."""
     out = {}
     for j, name in enumerate(names):
         positives = float(next(iter(by_kind.values()))["heldout_positives"][j])
         floor = max(min_f1, trivial_f1(positives, n_heldout_rows) + TRIVIAL_MARGIN)
         row = {"heldout_positives": int(positives), "trivial_f1": trivial_f1(positives, n_heldout_rows)}
         for kind, r in by_kind.items():
-            f1 = r["f1"][:, j]
-            row[kind] = dict(aligned=int((f1 >= floor).sum()), best_f1=float(f1.max()), best_unit=int(f1.argmax()))
+            f1, strict = r["f1"][:, j], r["f1_residue"][:, j]
+            row[kind] = dict(aligned=int((f1 >= floor).sum()), best_f1=float(f1.max()), best_unit=int(f1.argmax()),
+                             aligned_residue=int((strict >= floor).sum()), best_f1_residue=float(strict.max()))
         out[name] = row
     return out

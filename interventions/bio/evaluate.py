@@ -37,17 +37,49 @@ class BioEvalConfig:
     """Seeds the masked positions."""
 
 
-def _chunks(store, encode, chunk_windows: int, desc: str):
-    """A generator factory over the store's rows (alignment reads them twice), with a progress bar."""
+def encoded_chunks(store, encode, seq: np.ndarray, chunk_windows: int, desc: str):
+    """A generator factory over the store's rows (alignment reads them twice), with a progress bar.
+    A chunk ends where a sequence ends: the rows of the sequence a chunk cuts wait for the next one."""
     from tqdm import tqdm
 
     ctx = store.rows_per_window
 
     def gen():
+        rows, acts = np.zeros(0, np.int64), None
         for w0 in tqdm(range(0, store.n_windows, chunk_windows), desc=desc, unit="chunk", leave=False):
             windows = np.arange(w0, min(w0 + chunk_windows, store.n_windows))
-            acts = store.read_windows(windows).astype(np.float32)
-            yield (windows[:, None] * ctx + np.arange(ctx)).reshape(-1), encode(acts)
+            new = encode(store.read_windows(windows).astype(np.float32))
+            rows = np.r_[rows, (windows[:, None] * ctx + np.arange(ctx)).reshape(-1)]
+            acts = new if acts is None else np.concatenate([acts, new])
+            last = windows[-1] == store.n_windows - 1
+            cut = len(rows) if last else int(np.flatnonzero(seq[rows] != seq[rows[-1]])[-1]) + 1
+            yield rows[:cut], acts[:cut]
+            rows, acts = rows[cut:], acts[cut:]
+    return gen
+
+
+def replay_sparse(chunks, max_density: float = 0.05):
+    """chunks, but a first full pass keeps the nonzero entries (rows x L0 of them: ~200 MB for an SAE
+    at L0 32 over half a million residues) and later passes rebuild the chunks from them instead of
+    encoding again. A pass with a chunk denser than max_density keeps nothing."""
+    cache: dict[str, list | None] = {"chunks": None}
+
+    def gen():
+        if cache["chunks"] is not None:
+            for rows, r, u, v, width in cache["chunks"]:
+                acts = np.zeros((len(rows), width), np.float32)
+                acts[r, u] = v
+                yield rows, acts
+            return
+        kept = []
+        for rows, acts in chunks():
+            if kept is not None and np.count_nonzero(acts) <= max_density * acts.size:
+                r, u = np.nonzero(acts)
+                kept.append((rows, r.astype(np.int32), u.astype(np.int32), acts[r, u], acts.shape[1]))
+            else:
+                kept = None
+            yield rows, acts
+        cache["chunks"] = kept
     return gen
 
 
@@ -70,18 +102,20 @@ def evaluate(cfg: BioEvalConfig) -> dict:
     model = load_model(store.meta.model, device=cfg.device)
     hook = sae.check_fits(model, store.meta.hook)
     vocab = model.tokenizer.get_vocab()
-    names, labels = alignment.concepts(res, vocab)
+    concepts = alignment.concepts(res, vocab)
     held = res.heldout_rows()
 
     def encode_sae(x):
         with torch.no_grad():
             return sae.encode(torch.from_numpy(x)).numpy()
-    kinds = {"sae_latents": _chunks(store, encode_sae, cfg.chunk_windows, "SAE latents"),
-             "residual_dims": _chunks(store, lambda x: np.concatenate([x, -x], 1), cfg.chunk_windows, "residual dims")}
+    kinds = {"sae_latents": replay_sparse(encoded_chunks(store, encode_sae, res.seq, cfg.chunk_windows, "SAE latents")),
+             "residual_dims": encoded_chunks(store, lambda x: np.concatenate([x, -x], 1), res.seq, cfg.chunk_windows,
+                                      "residual dims")}
     neurons = dump / f"blocks.{store.meta.layer}.mlp.hook_post"
     if (neurons / "meta.json").exists():
-        kinds["mlp_neurons"] = _chunks(open_store(neurons), lambda x: x, cfg.chunk_windows, "MLP neurons")
-    by_kind = {k: alignment.align(chunks, labels, len(names), held) for k, chunks in kinds.items()}
+        kinds["mlp_neurons"] = encoded_chunks(open_store(neurons), lambda x: x, res.seq, cfg.chunk_windows, "MLP neurons")
+    by_kind = {k: alignment.align(chunks, concepts, held) for k, chunks in kinds.items()}
+    names = concepts.names
     table = alignment.summary(names, by_kind, len(held), cfg.min_f1)
     t_align = time.time() - t0
 
@@ -92,11 +126,13 @@ def evaluate(cfg: BioEvalConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "alignment.npz", concepts=np.array(names),
              **{f"{kind}_{key}": v for kind, r in by_kind.items() for key, v in r.items()})
-    counts = {k: sum(row[k]["aligned"] for row in table.values()) for k in by_kind}
-    per_concept = {k: sum(row[k]["aligned"] > 0 for row in table.values()) for k in by_kind}
+    def total(key, f=lambda n: n):
+        return {k: int(sum(f(row[k][key]) for row in table.values())) for k in by_kind}
     results = dict(sae=cfg.sae, model=model.name, hook=hook, n_rows=len(res), n_heldout_rows=int(len(held)),
                    min_f1=cfg.min_f1, units={k: int(v["f1"].shape[0]) for k, v in by_kind.items()},
-                   aligned_pairs=counts, concepts_covered=per_concept, concepts=table, masked_residue_loss=loss,
+                   aligned_pairs=total("aligned"),
+                   concepts_covered=total("aligned", lambda n: n > 0), aligned_pairs_residue=total("aligned_residue"),
+                   concepts_covered_residue=total("aligned_residue", lambda n: n > 0), concepts=table, masked_residue_loss=loss,
                    n_loss_sequences=len(seqs), seconds=dict(alignment=round(t_align, 1),
                                                             total=round(time.time() - t0, 1)))
     (out / "results.json").write_text(json.dumps(results, indent=1))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 
-def _batches(model, seqs: list[str], mask_fraction: float, seed: int, batch: int):
+def masked_batches(model, seqs: list[str], mask_fraction: float, seed: int, batch: int):
     rng = np.random.default_rng(seed)
     for b0 in range(0, len(seqs), batch):
         ids = [model.to_tokens(s)[0] for s in seqs[b0:b0 + batch]]
@@ -34,7 +34,7 @@ def masked_residue_loss(model, seqs: list[str], hook: str | None = None, replace
                         seed: int = 0, batch: int = 32) -> float:
     """Mean CE of the masked residues; `replace(acts) -> acts` rewrites `hook` at residue positions."""
     total, count = 0.0, 0
-    for tokens, attention, masked, residue in _batches(model, seqs, mask_fraction, seed, batch):
+    for tokens, attention, masked, residue in masked_batches(model, seqs, mask_fraction, seed, batch):
         inputs = tokens.masked_fill(masked, model.tokenizer.mask_token_id)
         hooks = []
         if hook is not None:

@@ -25,8 +25,9 @@ def main(argv=None, prog=None) -> None:
 
         r = evaluate(build(BioEvalConfig, a))
         loss = r["masked_residue_loss"]
-        print(f"aligned (unit, concept) pairs, held-out F1 >= {r['min_f1']}: "
-              + ", ".join(f"{k} {v} ({r['concepts_covered'][k]} of {len(r['concepts'])} concepts)"
-                          for k, v in r["aligned_pairs"].items()))
+        for f1, key in (("InterPLM's F1", ""), ("per-residue F1", "_residue")):
+            print(f"aligned (unit, concept) pairs, held-out {f1} >= {r['min_f1']}: "
+                  + ", ".join(f"{k} {v} ({r['concepts_covered' + key][k]} of {len(r['concepts'])} concepts)"
+                              for k, v in r["aligned_pairs" + key].items()))
         print(f"masked-residue loss recovered {loss['recovered_vs_zero']:.3f} (vs zero), "
               f"{loss['recovered_vs_mean']:.3f} (vs mean); clean {loss['loss_clean']:.3f}, SAE {loss['loss_sae']:.3f}")

@@ -146,14 +146,15 @@ STAGES = [
 ]
 
 
-def stage_argv(stage: Stage, run: Path, cfg: DemoConfig) -> list[str]:
+def stage_argv(stage: Stage, run: Path, cfg, sizes: dict = SIZES) -> list[str]:
     """The stage's flags for this run, checked by parsing them and building the stage's configs."""
     module = importlib.import_module(f"mechinterp.stages.{CLI_STAGES[stage.command][0]}")
     parser = module.parser(prog=f"mechinterp {stage.command}")
-    settings = {**stage.args(run), **SIZES[cfg.size].get(stage.name, {})}
+    settings = {**stage.args(run), **sizes[cfg.size].get(stage.name, {})}
     if stage.common:
         dests = {a.dest for a in parser._actions}
-        settings.update({k: v for k, v in dict(model=cfg.model, device=cfg.device, seed=cfg.seed).items() if k in dests})
+        common = {k: getattr(cfg, k, None) for k in ("model", "device", "seed")}
+        settings.update({k: v for k, v in common.items() if k in dests and v is not None})
     argv = argv_for(parser, settings)
     try:
         check(parser, parser.parse_args(argv))
@@ -166,20 +167,26 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
-def stages_for(size: str) -> list[Stage]:
-    return [s for s in STAGES if size in s.sizes]
+def stages_for(size: str, stages: list[Stage] = STAGES) -> list[Stage]:
+    return [s for s in stages if size in s.sizes]
 
 
-def run_stages(run: Path, cfg: DemoConfig) -> dict:
-    stages = stages_for(cfg.size)
-    argvs = {s.name: stage_argv(s, run, cfg) for s in stages}  # every setting checked before any stage runs
+def run_stages(run: Path, cfg, pipeline: list[Stage] = STAGES, sizes: dict = SIZES,
+               expected_s: dict = EXPECTED_S) -> dict:
+    """Run the size's stages of `pipeline` in child processes, skipping complete ones; `cfg` has
+    size, force, and the common model / device / seed (as DemoConfig)."""
+    unknown = set(cfg.force) - {s.name for s in pipeline}
+    if unknown:
+        raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in pipeline)}")
+    stages = stages_for(cfg.size, pipeline)
+    argvs = {s.name: stage_argv(s, run, cfg, sizes) for s in stages}  # every setting checked before any stage runs
     run.mkdir(parents=True, exist_ok=True)
     record_path = run / "stages.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     t_start = time.perf_counter()
-    remaining = sum(EXPECTED_S[s.name] for s in stages) * SCALE[cfg.size]
+    remaining = sum(expected_s[s.name] for s in stages) * SCALE[cfg.size]
     for i, stage in enumerate(stages, 1):
-        expected = EXPECTED_S[stage.name] * SCALE[cfg.size]
+        expected = expected_s[stage.name] * SCALE[cfg.size]
         if stage.name in cfg.force:
             for path in stage.outputs(run):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
@@ -221,9 +228,6 @@ def main(argv=None, prog=None) -> None:
         from mechinterp.stages.report import write_report
 
         cfg = build(DemoConfig, a)
-        unknown = set(cfg.force) - {s.name for s in STAGES}
-        if unknown:
-            raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in STAGES)}")
         run = Path(cfg.out)
         stages = run_stages(run, cfg)
         html_path, json_path = write_report(run, stages)

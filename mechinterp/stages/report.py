@@ -135,10 +135,14 @@ def write_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
                   '<p><a href="trace/graph.html">open the attribution graph</a></p>',
                   _img(run / "trace" / "graph.png", "the pruned attribution graph"),
                   _img(run / "trace" / "interventions.png", "the graph's predictions against interventions")]
-    page = ("<!doctype html><meta charset='utf-8'><title>mechinterp report</title><style>"
+    (run / "report.html").write_text(page(parts))
+    return run / "report.html", run / "report.json"
+
+
+def page(parts: list[str], title: str = "mechinterp report") -> str:
+    """A self-contained page of the given HTML parts (figures inlined by _img)."""
+    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font:14px system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
             "img{max-width:100%}figure{margin:1em 0}pre{background:#f5f5f5;padding:.6em;white-space:pre-wrap}"
             "</style>" + "\n".join(parts))
-    (run / "report.html").write_text(page)
-    return run / "report.html", run / "report.json"
