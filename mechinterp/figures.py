@@ -86,21 +86,27 @@ def prediction_scatter(rows: list[dict], path: str | Path, title: str = "") -> N
     plt.close(fig)
 
 
-def concept_alignment_bars(table: dict[str, dict[str, dict]], path: str | Path, title: str = "") -> None:
-    """Per concept, the number of aligned units of each kind (SAE latents, neurons, ...): grouped bars, log scale."""
+def concept_alignment_bars(table: dict[str, dict[str, dict]], path: str | Path, title: str = "",
+                           panels: tuple[tuple[str, str], ...] = (("aligned", "InterPLM's F1"),
+                                                                  ("aligned_residue", "per-residue F1"))) -> None:
+    """Per concept, the number of aligned units of each kind (SAE latents, neurons, ...): grouped bars,
+    log scale, one panel per count (key, label)."""
     concepts = list(table)
     kinds = list(next(iter(table.values())))
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.45 * len(concepts)), 4.5))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(8.0, 0.45 * len(concepts)), 2.2 + 2.6 * len(panels)),
+                             sharex=True, squeeze=False)
     width = 0.8 / len(kinds)
-    for i, kind in enumerate(kinds):
-        counts = [table[c][kind]["aligned"] for c in concepts]
-        ax.bar([x + i * width for x in range(len(concepts))], [n + 0.5 for n in counts], width, bottom=0.5,
-               label=kind.replace("_", " "))
-    ax.set_yscale("log")
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(concepts))], concepts, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("units aligned (+1, log)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    for ax, (key, label) in zip(axes[:, 0], panels):
+        for i, kind in enumerate(kinds):
+            counts = [table[c][kind][key] for c in concepts]
+            ax.bar([x + i * width for x in range(len(concepts))], [n + 0.5 for n in counts], width, bottom=0.5,
+                   label=kind.replace("_", " "))
+        ax.set_yscale("log")
+        ax.set_ylabel(f"units aligned (+1, log)\n{label}", fontsize=8)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_title(title, fontsize=9)
+    axes[-1, 0].set_xticks([x + 0.4 - width / 2 for x in range(len(concepts))], concepts, rotation=60, ha="right",
+                           fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -127,27 +133,28 @@ def patching_maps(results: list[dict], path: str | Path) -> None:
 
 
 def concept_effects(ablation: dict[str, dict], steering: dict, path: str | Path, region: str = "") -> None:
-    """Left: CE rise from ablating each concept's latents vs random latents (at concept residues and
-    elsewhere). Right: steering shift score against alpha for the region latent and a random one."""
+    """Left: CE rise from ablating each concept's latents against as many random latents, at the
+    concept's residues, masked and unmasked. Right: steering's shift fraction against alpha for the
+    region latent and a random one."""
     import numpy as np
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     names = list(ablation)
     x, w = np.arange(len(names)), 0.2
-    for i, (key, label) in enumerate((("concept_rise", "concept latents, at the concept"),
-                                      ("elsewhere_rise", "concept latents, elsewhere"),
-                                      ("random_rise", "random latents, at the concept"))):
-        a.bar(x + (i - 1) * w, [ablation[n][key] for n in names], w, label=label)
+    bars = [(mode, key, f"{who}, {mode} residues") for mode in ("masked", "unmasked")
+            for key, who in (("concept_rise", "concept latents"), ("random_rise", "random latents"))]
+    for i, (mode, key, label) in enumerate(bars):
+        a.bar(x + (i - 1.5) * w, [ablation[n][mode][key] for n in names], w, label=label)
     a.set_xticks(x, names, fontsize=7, rotation=20)
-    a.set_ylabel("rise in masked-residue CE (nats)")
-    a.set_title("ablation", fontsize=9)
+    a.set_ylabel("rise in the true residue's CE (nats)")
+    a.set_title("ablation, at the concept's residues", fontsize=9)
     a.legend(fontsize=7)
     for key in ("region_latent", "random_latent"):
-        b.plot(steering["alphas"], steering[key]["shift_score"], marker="o", label=f"{key.replace('_', ' ')} "
-               f"{steering[key]['latent']}")
-    b.axhline(steering["region_score"], color="gray", ls=":", label=f"{region} composition itself")
+        b.plot(steering["alphas"], steering[key]["shift_fraction"], marker="o",
+               label=f"{key.replace('_', ' ')} {steering[key]['latent']}")
+    b.axhline(1.0, color="gray", ls=":", label=f"{region} composition itself")
     b.set_xlabel("alpha (x mean firing value)")
-    b.set_ylabel("shift towards the region's composition")
+    b.set_ylabel(f"shift towards {region}'s composition")
     b.set_title(f"steering with a {region} latent, outside {region}", fontsize=9)
     b.legend(fontsize=7)
     fig.tight_layout()

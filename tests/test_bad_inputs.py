@@ -135,6 +135,12 @@ ROWS = [
     ("bio-dump-no-file", "bio-dump --sequences {root}/nope.fasta --out {root}/o",
      "error: {root}/nope.fasta: no such file (give a FASTA or CSV file"),
     ("bio-eval-no-sae", "bio-eval --sae {root}/nope", "error: {root}/nope is not an SAE export"),
+    ("bio-browse-not-aligned", "bio-browse --sae {sae}",
+     "error: {sae} has no bio_eval/alignment.npz; run `mechinterp bio-eval --sae {sae}` first"),
+    ("bio-causal-unknown-target", "bio-causal --sae {sae} --target CDR9",
+     "error: unknown patching target 'CDR9'; choose from CDR3, Cys23, Cys104"),
+    ("bio-unknown-stage", "bio --out {root}/o --force sea",
+     "error: --force ['sea']: no such stage; stages are dump, sae, eval, browse, causal"),
     ("sweep-resume-other-settings", "sweep-sae --acts {store} --out {run} --lr 1e-3 3e-3 " + " ".join(TRAIN),
      "error: the checkpoint in {run}/checkpoints was made with"),
     # eval-sae, browse, steer, ablate, shift

@@ -1,6 +1,6 @@
 """The fault suite: a dump and a training run are interrupted at three seeded points each, by
-Ctrl-C (SIGINT) and by kill -9 (SIGKILL), resumed by re-running the same command every time, and
-their final files compared byte for byte with an uninterrupted run.
+Ctrl-C (SIGINT), kill -9 (SIGKILL) and Ctrl-C again, resumed by re-running the same command every
+time, and their final files compared byte for byte with an uninterrupted run.
 
 The stages run as real processes (`python -m mechinterp ...`); each is slowed a little per batch
 (a sleep around the store writer or the training batch reader) so that the signal lands mid-run."""
@@ -36,13 +36,14 @@ SLOW_DUMP = SLOWED.format(module="extract.store_writer", cls="StoreWriter", meth
 SLOW_TRAIN = SLOWED.format(module="extract.store", cls="ActivationStore", method="batches",
                            body="for b in real(self, *a, **k):\n        time.sleep(0.03); yield b")
 POINTS = sorted(np.random.default_rng(18).uniform(0.15, 0.85, 3))  # fractions of the run, the same every time
+SIGNALS = (signal.SIGINT, signal.SIGKILL, signal.SIGINT)  # one per point
 
 
-def interrupt_and_resume(code: str, argv: list[str], progress, total: int, sig: int) -> list[int]:
+def interrupt_and_resume(code: str, argv: list[str], progress, total: int) -> list[int]:
     """Start, signal once progress() >= each seeded point, re-run; then re-run to the end.
     Returns the progress seen at each signal."""
     seen = []
-    for frac in POINTS:
+    for frac, sig in zip(POINTS, SIGNALS):
         start = progress()
         proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -68,8 +69,7 @@ def bytes_of(path: Path, names) -> dict[str, bytes]:
 
 
 @pytest.mark.slow  # fresh interpreters in subprocesses
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_dump_interrupted_three_times_equals_uninterrupted(sig, tiny_dir, docs_dir, tmp_path):
+def test_dump_interrupted_three_times_equals_uninterrupted(tiny_dir, docs_dir, tmp_path):
     def argv(out):
         return ["dump", "--model", str(tiny_dir), "--corpus", f"dir:{docs_dir}", "--out", str(out), "--ctx", "16",
                 "--batch", "2", "--flush_every", "1", "--n_tokens", str(15 * 40), "--hook", "blocks.1.hook_mlp_out",
@@ -84,7 +84,7 @@ def test_dump_interrupted_three_times_equals_uninterrupted(sig, tiny_dir, docs_d
             return read_meta(out).windows_done
         except Exception:  # not written yet, or being replaced
             return 0
-    seen = interrupt_and_resume(SLOW_DUMP, argv(out), windows_done, 40, sig)
+    seen = interrupt_and_resume(SLOW_DUMP, argv(out), windows_done, 40)
     assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 40, seen
     assert bytes_of(out, ["acts.npy", "tokens.npy"]) == bytes_of(ref, ["acts.npy", "tokens.npy"])
     m, m_ref = json.loads((out / "meta.json").read_text()), json.loads((ref / "meta.json").read_text())
@@ -92,8 +92,7 @@ def test_dump_interrupted_three_times_equals_uninterrupted(sig, tiny_dir, docs_d
 
 
 @pytest.mark.slow  # fresh interpreters in subprocesses
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_training_interrupted_three_times_equals_uninterrupted(sig, tmp_path):
+def test_training_interrupted_three_times_equals_uninterrupted(tmp_path):
     store = write_synthetic_store(tmp_path / "store", d_in=32, n_features=96, n_windows=128, active=4)
     steps = 120
 
@@ -108,7 +107,7 @@ def test_training_interrupted_three_times_equals_uninterrupted(sig, tmp_path):
     def last_checkpoint() -> int:
         steps_saved = [int(p.name) for p in (out / "checkpoints").glob("*") if p.name.isdigit()]
         return max(steps_saved, default=0)
-    seen = interrupt_and_resume(SLOW_TRAIN, argv(out), last_checkpoint, steps, sig)
+    seen = interrupt_and_resume(SLOW_TRAIN, argv(out), last_checkpoint, steps)
     assert seen == sorted(seen) and seen[-1] < steps, seen
     files = ["sae_weights.safetensors"]
     assert bytes_of(out / "sae", files) == bytes_of(ref / "sae", files)

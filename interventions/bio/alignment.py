@@ -71,31 +71,36 @@ def concepts(res: Residues, vocab: dict[str, int]) -> Concepts:
     return Concepts(names, labels, instances, tuple([True] * 10 + [False] * (len(names) - 10)))
 
 
-def _instances(keys: np.ndarray, labels: np.ndarray, domain: np.ndarray) -> torch.Tensor:
-    """Per concept, the number of domain instances among the rows (0 for residue-level concepts)."""
-    return torch.tensor([len(np.unique(keys[labels[:, j], j])) if d else 0 for j, d in enumerate(domain)],
-                        dtype=torch.float64)
-
-
-def _dense_hits(on: torch.Tensor, keys: np.ndarray, labels: np.ndarray, domain: np.ndarray) -> torch.Tensor:
-    """Instances found [unit, concept]: a unit finds an instance when it fires on any of its rows."""
-    found = torch.zeros(on.shape[1], labels.shape[1], dtype=torch.float64)
+def _instance_index(keys: np.ndarray, labels: np.ndarray, domain: np.ndarray) -> list[tuple[int, np.ndarray, int]]:
+    """Per domain-level concept j: (j, the instance of each row, -1 outside the concept; instances)."""
+    out = []
     for j in np.flatnonzero(domain):
         at = np.flatnonzero(labels[:, j])
+        inst = np.full(len(keys), -1, np.int64)
         if len(at):
             _, inv = np.unique(keys[at, j], return_inverse=True)
-            hit = torch.zeros(int(inv.max()) + 1, on.shape[1]).index_add_(0, torch.from_numpy(inv.reshape(-1)), on[at])
+            inst[at] = inv.reshape(-1)
+        out.append((int(j), inst, int(inst.max()) + 1))
+    return out
+
+
+def _dense_hits(on: torch.Tensor, index, n_concepts: int) -> torch.Tensor:
+    """Instances found [unit, concept]: a unit finds an instance when it fires on any of its rows."""
+    found = torch.zeros(on.shape[1], n_concepts, dtype=torch.float64)
+    for j, inst, n in index:
+        at = np.flatnonzero(inst >= 0)
+        if n:
+            hit = torch.zeros(n, on.shape[1]).index_add_(0, torch.from_numpy(inst[at]), on[at])
             found[:, j] = (hit > 0).sum(0).double()
     return found
 
 
-def _sparse_hits(r: np.ndarray, u: np.ndarray, n_units: int, keys: np.ndarray, labels: np.ndarray,
-                 domain: np.ndarray) -> torch.Tensor:
+def _sparse_hits(r: np.ndarray, u: np.ndarray, n_units: int, index, n_concepts: int) -> torch.Tensor:
     """As _dense_hits, from the (row, unit) pairs that fire."""
-    found = torch.zeros(n_units, labels.shape[1], dtype=torch.float64)
-    for j in np.flatnonzero(domain):
-        m = labels[r, j]
-        pairs = np.unique(keys[r[m], j] * n_units + u[m])
+    found = torch.zeros(n_units, n_concepts, dtype=torch.float64)
+    for j, inst, _ in index:
+        i = inst[r]
+        pairs = np.unique(i[i >= 0] * n_units + u[i >= 0])
         found[:, j] = torch.from_numpy(np.bincount(pairs % n_units, minlength=n_units)).double()
     return found
 
@@ -126,8 +131,9 @@ def _counts(units: Iterator[tuple[np.ndarray, np.ndarray]], scale: torch.Tensor,
             ls, ks = labels[keep], None if keys is None else keys[keep]
             cs, ak = torch.from_numpy(ls).float(), a[keep]
             pos[s] += cs.sum(0).double()
-            if ks is not None:
-                n_inst[s] += _instances(ks, ls, domain)
+            index = _instance_index(ks, ls, domain) if ks is not None else []
+            for j, _, n in index:
+                n_inst[s, j] += n
             r, u = torch.nonzero(ak > 0, as_tuple=True)
             if len(r) < 0.1 * ak.numel():
                 level = torch.bucketize(ak[r, u], thresholds)  # how many thresholds each entry exceeds
@@ -136,15 +142,13 @@ def _counts(units: Iterator[tuple[np.ndarray, np.ndarray]], scale: torch.Tensor,
                     ri, ui = r[on], u[on]
                     tp[s, i] += torch.zeros(n_units, n_c).index_add_(0, ui, cs[ri]).double()
                     fired[s, i] += torch.bincount(ui, minlength=n_units).double()
-                    if ks is not None:
-                        found[s, i] += _sparse_hits(ri.numpy(), ui.numpy(), n_units, ks, ls, domain)
+                    found[s, i] += _sparse_hits(ri.numpy(), ui.numpy(), n_units, index, n_c)
                 continue
             for i, t in enumerate(THRESHOLDS):
                 on = (ak > t).float()
                 tp[s, i] += (on.T @ cs).double()
                 fired[s, i] += on.sum(0).double()
-                if ks is not None:
-                    found[s, i] += _dense_hits(on, ks, ls, domain)
+                found[s, i] += _dense_hits(on, index, n_c)
     return dict(tp=tp, fired=fired, pos=pos, found=found, instances=n_inst)
 
 
@@ -208,10 +212,16 @@ def summary(names: list[str], by_kind: dict[str, dict], n_heldout_rows: int, min
     for j, name in enumerate(names):
         positives = float(next(iter(by_kind.values()))["heldout_positives"][j])
         floor = max(min_f1, trivial_f1(positives, n_heldout_rows) + TRIVIAL_MARGIN)
-        row = {"heldout_positives": int(positives), "trivial_f1": trivial_f1(positives, n_heldout_rows)}
+        row = {"heldout_positives": int(positives), "trivial_f1": trivial_f1(positives, n_heldout_rows), "floor": floor}
         for kind, r in by_kind.items():
             f1, strict = r["f1"][:, j], r["f1_residue"][:, j]
             row[kind] = dict(aligned=int((f1 >= floor).sum()), best_f1=float(f1.max()), best_unit=int(f1.argmax()),
                              aligned_residue=int((strict >= floor).sum()), best_f1_residue=float(strict.max()))
         out[name] = row
     return out
+
+
+def distinct_units(table: dict, by_kind: dict[str, dict], key: str = "f1") -> dict[str, int]:
+    """Per kind, how many units are aligned with at least one concept (InterPLM's count of features)."""
+    floors = np.array([row["floor"] for row in table.values()])
+    return {kind: int((r[key] >= floors).any(1).sum()) for kind, r in by_kind.items()}

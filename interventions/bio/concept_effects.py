@@ -1,14 +1,17 @@
 """Do the latents aligned with a concept act on it? Two interventions through an SAE at its site,
-measured on masked-residue prediction of held-out sequences:
+measured on held-out sequences:
 
   ablation   the concept's latents are removed from the activations (x - f_S(x) W_dec[S]: the SAE's
              error term stays, so only those latents' contribution goes); the rise in the true
-             residue's cross-entropy at masked residues that have the concept, against residues that
-             do not, and against the same number of random live latents.
+             residue's cross-entropy at residues that have the concept, at residues that do not, and
+             for the same number of random live latents. Measured two ways: at masked residues
+             (predicted from their context) and at every residue read back unmasked (what the model
+             keeps of the residue itself).
   steering   a region latent's decoder direction, times alpha times its mean firing value, is added
              at masked residues outside the region; the predicted residue distribution there moves
              towards the region's composition when the shift score (the predicted distribution's mean
-             log-ratio of the region's composition to the background composition) rises.
+             log-ratio of the region's composition to the background composition) rises; the shift
+             fraction is how far it moves from the unsteered score to the composition's own.
 """
 
 from __future__ import annotations
@@ -21,17 +24,19 @@ from mechinterp.residues_format import Residues
 
 
 @torch.no_grad()
-def _masked_runs(model, seqs: list[str], hook: str, edit, labels_of, mask_fraction: float, seed: int,
-                 batch: int = 32):
-    """(per masked residue: true token, log-probs [vocab], concept labels) with `edit(x, masked, residue)`
-    applied at `hook` (None: clean)."""
+def _runs(model, seqs: list[str], hook: str, edit, labels_of, mask_fraction: float, seed: int, masked: bool = True,
+          batch: int = 32):
+    """(per measured residue: true token, log-probs [vocab], concept labels) with `edit(x, measured,
+    residue)` applied at `hook` (None: clean). Measured: the masked residues, or (masked=False) every
+    residue of the unmasked sequences."""
     out = []
-    for b, (tokens, attention, masked, residue) in enumerate(masked_batches(model, seqs, mask_fraction, seed, batch)):
-        inputs = tokens.masked_fill(masked, model.tokenizer.mask_token_id)
-        hooks = [] if edit is None else [(hook, lambda x, hook, m=masked, r=residue: edit(x, m, r))]
+    for b, (tokens, attention, to_mask, residue) in enumerate(masked_batches(model, seqs, mask_fraction, seed, batch)):
+        at = to_mask if masked else residue
+        inputs = tokens.masked_fill(to_mask, model.tokenizer.mask_token_id) if masked else tokens
+        hooks = [] if edit is None else [(hook, lambda x, hook, m=at, r=residue: edit(x, m, r))]
         logits = model.run_with_hooks(inputs, hooks=hooks, attention_mask=attention)
-        rows, cols = torch.nonzero(masked, as_tuple=True)
-        out.append((tokens[masked], torch.log_softmax(logits[masked].float(), -1), labels_of(b * batch + rows, cols - 1)))
+        rows, cols = torch.nonzero(at, as_tuple=True)
+        out.append((tokens[at], torch.log_softmax(logits[at].float(), -1), labels_of(b * batch + rows, cols - 1)))
     return [torch.cat(x) if isinstance(x[0], torch.Tensor) else np.concatenate(x) for x in zip(*out)]
 
 
@@ -54,45 +59,52 @@ def held_out_sequences(res: Residues, n: int) -> tuple[list[str], np.ndarray]:
     return [str(res.seq_text[s]) for s in idx], np.array(idx)
 
 
+MODES = {"masked": True, "unmasked": False}
+
+
 def ablation(model, sae, hook: str, seqs, labels_of, concept_latents: dict[str, list[int]], concept_index: dict,
              live: np.ndarray, n_random: int = 5, mask_fraction: float = 0.15, seed: int = 0) -> dict:
-    """Per concept: mean rise in the true residue's CE at masked residues with / without the concept,
-    for its latents and for n_random draws of as many random live latents."""
+    """Per concept and mode (masked, unmasked): mean rise in the true residue's CE at residues with /
+    without the concept, for its latents and for n_random draws of as many random live latents;
+    ratio_vs_random divides the concept's rise by the size of a random draw's (the magnitude of
+    their mean plus their standard deviation)."""
+    from tqdm import tqdm
+
     W_dec = sae.W_dec.float()
 
     def remove(latents):
         idx = torch.as_tensor(latents)
 
-        def edit(x, masked, residue):
+        def edit(x, measured, residue):
             f = sae.encode(x.float())[..., idx]
             return torch.where(residue[..., None], x - (f @ W_dec[idx]).to(x.dtype), x)
         return edit
 
     def ce(tokens, logp):
         return -logp.gather(1, tokens[:, None])[:, 0]
-    tokens, logp, labels = _masked_runs(model, seqs, hook, None, labels_of, mask_fraction, seed)
-    clean = ce(tokens, logp)
     rng = np.random.default_rng(seed)
-    out = {}
-    for name, latents in concept_latents.items():
-        has = torch.from_numpy(labels[:, concept_index[name]])
-        if not has.any() or has.all():
-            continue
+    draws = {name: [rng.choice(np.setdiff1d(live, ls), len(ls), replace=False).tolist() for _ in range(n_random)]
+             for name, ls in concept_latents.items()}
+    out: dict[str, dict] = {}
+    for mode, masked in MODES.items():
+        tokens, logp, labels = _runs(model, seqs, hook, None, labels_of, mask_fraction, seed, masked)
+        clean = ce(tokens, logp)
+        for name, latents in tqdm(concept_latents.items(), desc=f"ablation, {mode}", unit="concept", leave=False):
+            has = torch.from_numpy(labels[:, concept_index[name]])
+            if not has.any() or has.all():
+                continue
 
-        def effect(ls):
-            t, lp, _ = _masked_runs(model, seqs, hook, remove(ls), labels_of, mask_fraction, seed)
-            rise = ce(t, lp) - clean
-            return float(rise[has].mean()), float(rise[~has].mean())
-        on, off = effect(latents)
-        pool = np.setdiff1d(live, latents)
-        random = [effect(rng.choice(pool, len(latents), replace=False).tolist()) for _ in range(n_random)]
-        r_on = float(np.mean([r[0] for r in random]))
-        out[name] = dict(latents=list(map(int, latents)), masked_with_concept=int(has.sum()),
-                         concept_rise=on, elsewhere_rise=off, random_rise=r_on,
-                         random_rise_elsewhere=float(np.mean([r[1] for r in random])),
-                         random_rise_spread=float(np.std([r[0] for r in random])),
-                         ratio_vs_random=on / r_on if r_on > 0 else float("inf"),
-                         selectivity=on / off if off > 0 else float("inf"))
+            def effect(ls):
+                t, lp, _ = _runs(model, seqs, hook, remove(ls), labels_of, mask_fraction, seed, masked)
+                rise = ce(t, lp) - clean
+                return float(rise[has].mean()), float(rise[~has].mean())
+            on, off = effect(latents)
+            random = np.array([effect(ls) for ls in draws[name]])
+            r_mean, r_std = random[:, 0].mean(), random[:, 0].std()
+            out.setdefault(name, {"latents": list(map(int, latents))})[mode] = dict(
+                measured_with_concept=int(has.sum()), concept_rise=on, elsewhere_rise=off, random_rise=float(r_mean),
+                random_rise_spread=float(r_std), random_rise_elsewhere=float(random[:, 1].mean()),
+                ratio_vs_random=on / max(abs(r_mean) + r_std, 1e-6), selectivity=on / max(abs(off), 1e-6))
     return out
 
 
@@ -105,9 +117,11 @@ def composition(res: Residues, region: int, vocab_size: int) -> tuple[np.ndarray
 
 
 def steering(model, sae, hook: str, seqs, labels_of, region_index: int, latent: int, random_latent: int,
-             scale: dict[int, float], comp: tuple[np.ndarray, np.ndarray], alphas=(0, 1, 2, 4, 8),
+             scale: dict[int, float], comp: tuple[np.ndarray, np.ndarray], alphas=(0, 4, 8, 16, 32, 64),
              mask_fraction: float = 0.15, seed: int = 0) -> dict:
     """Shift score at masked residues outside the region, per alpha, for the region latent and a random one."""
+    from tqdm import tqdm
+
     log_ratio = torch.from_numpy(np.log(comp[0] / comp[1])).float()
 
     def add(latent, alpha):
@@ -119,11 +133,14 @@ def steering(model, sae, hook: str, seqs, labels_of, region_index: int, latent: 
     out = {}
     for name, latent_id in (("region_latent", latent), ("random_latent", random_latent)):
         scores = []
-        for alpha in alphas:
-            _, logp, labels = _masked_runs(model, seqs, hook, add(latent_id, alpha), labels_of, mask_fraction, seed)
+        for alpha in tqdm(alphas, desc=f"steering, {name.replace('_', ' ')}", unit="alpha", leave=False):
+            _, logp, labels = _runs(model, seqs, hook, add(latent_id, alpha), labels_of, mask_fraction, seed)
             outside = torch.from_numpy(~labels[:, region_index])
             scores.append(float((logp[outside].exp() @ log_ratio).mean()))
         out[name] = dict(latent=int(latent_id), shift_score=scores)
     out["alphas"] = list(alphas)
-    out["region_score"] = float(comp[0] @ np.log(comp[0] / comp[1]))  # a prediction equal to the composition
+    out["region_score"] = region = float(comp[0] @ np.log(comp[0] / comp[1]))  # a prediction equal to the composition
+    for name in ("region_latent", "random_latent"):
+        base = out[name]["shift_score"][0]
+        out[name]["shift_fraction"] = [(v - base) / (region - base) for v in out[name]["shift_score"]]
     return out

@@ -130,12 +130,15 @@ def evaluate(cfg: BioEvalConfig) -> dict:
         return {k: int(sum(f(row[k][key]) for row in table.values())) for k in by_kind}
     results = dict(sae=cfg.sae, model=model.name, hook=hook, n_rows=len(res), n_heldout_rows=int(len(held)),
                    min_f1=cfg.min_f1, units={k: int(v["f1"].shape[0]) for k, v in by_kind.items()},
-                   aligned_pairs=total("aligned"),
-                   concepts_covered=total("aligned", lambda n: n > 0), aligned_pairs_residue=total("aligned_residue"),
-                   concepts_covered_residue=total("aligned_residue", lambda n: n > 0), concepts=table, masked_residue_loss=loss,
-                   n_loss_sequences=len(seqs), seconds=dict(alignment=round(t_align, 1),
+                   aligned_pairs=total("aligned"), aligned_pairs_residue=total("aligned_residue"),
+                   concepts_covered=total("aligned", lambda n: n > 0),
+                   concepts_covered_residue=total("aligned_residue", lambda n: n > 0),
+                   units_aligned=alignment.distinct_units(table, by_kind),
+                   units_aligned_residue=alignment.distinct_units(table, by_kind, "f1_residue"),
+                   concepts=table, masked_residue_loss=loss, n_loss_sequences=len(seqs), seconds=dict(alignment=round(t_align, 1),
                                                             total=round(time.time() - t0, 1)))
     (out / "results.json").write_text(json.dumps(results, indent=1))
     concept_alignment_bars({c: {k: row[k] for k in by_kind} for c, row in table.items()}, out / "alignment.png",
-                           title=f"{model.name} {hook}: units with held-out F1 >= {cfg.min_f1} and above firing everywhere")
+                           title=f"{model.name} {hook}: units with held-out F1 >= {cfg.min_f1} and above firing everywhere "
+                           "(InterPLM's F1 counts a region or chain found when a unit fires on any of its residues)")
     return results

@@ -111,8 +111,10 @@ def patching(model, res: Residues, target: str, n_pairs: int = 4, seed: int = 0)
     if not found:
         raise ValueError(f"no sequence pair for patching target {target}: the dump holds no two sequences of one "
                          "length that differ there; dump more --n_sequences")
+    from tqdm import tqdm
+
     maps, per_pair, width = [], [], max(len(c) for c, _, _ in found) + 2
-    for clean, corrupted, p in found:
+    for clean, corrupted, p in tqdm(found, desc=f"patching {target}", unit="pair", leave=False):
         r = patch_pair(model, clean, corrupted, p)
         if abs(r["clean"] - r["corrupted"]) < 1e-3:
             continue  # the model does not tell them apart: nothing to restore

@@ -7,6 +7,8 @@ coloured by activation above the region track (one self-contained page, opens fr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mechinterp.flags import build
 from mechinterp.stages import config_parser, user_errors
 
@@ -23,4 +25,4 @@ def main(argv=None, prog=None) -> None:
         from interventions.bio.browse import BioBrowseConfig, browse
 
         r = browse(build(BioBrowseConfig, a))
-        print(f"{r['latents']} latents over {r['concepts']} concepts; open file://{r['page']}")
+        print(f"{r['latents']} latents over {r['concepts']} concepts; open file://{Path(r['page']).resolve()}")

@@ -27,10 +27,12 @@ def main(argv=None, prog=None) -> None:
         for p in r["patching"]:
             print(f"patching {p['target']}: {len(p['pairs'])} pairs")
         for c, e in r["ablation"].items():
-            print(f"ablating {len(e['latents'])} {c} latents: CE +{e['concept_rise']:.3f} at the concept, "
-                  f"+{e['elsewhere_rise']:.3f} elsewhere; random latents +{e['random_rise']:.3f} "
-                  f"({e['ratio_vs_random']:.1f}x)")
+            for mode in ("masked", "unmasked"):
+                m = e[mode]
+                print(f"ablating {len(e['latents'])} {c} latents ({mode} residues): CE {m['concept_rise']:+.3f} at the "
+                      f"concept, {m['elsewhere_rise']:+.3f} elsewhere; random latents {m['random_rise']:+.3f} "
+                      f"(+- {m['random_rise_spread']:.3f}) -> {m['ratio_vs_random']:.1f}x")
         s = r["steering"]
-        print(f"steering {r['steer_region']} latent {s['region_latent']['latent']}: shift "
-              + " -> ".join(f"{v:.2f}" for v in s["region_latent"]["shift_score"])
-              + f" (random latent: {s['random_latent']['shift_score'][-1]:.2f} at the largest alpha)")
+        print(f"steering with {r['steer_region']} latent {s['region_latent']['latent']}, alphas {s['alphas']}: shift "
+              "fraction " + " ".join(f"{v:.2f}" for v in s["region_latent"]["shift_fraction"])
+              + "; random latent " + " ".join(f"{v:.2f}" for v in s["random_latent"]["shift_fraction"]))

@@ -29,5 +29,7 @@ def main(argv=None, prog=None) -> None:
             print(f"aligned (unit, concept) pairs, held-out {f1} >= {r['min_f1']}: "
                   + ", ".join(f"{k} {v} ({r['concepts_covered' + key][k]} of {len(r['concepts'])} concepts)"
                               for k, v in r["aligned_pairs" + key].items()))
+            print("  units aligned with at least one concept: "
+                  + ", ".join(f"{k} {v}" for k, v in r["units_aligned" + key].items()))
         print(f"masked-residue loss recovered {loss['recovered_vs_zero']:.3f} (vs zero), "
               f"{loss['recovered_vs_mean']:.3f} (vs mean); clean {loss['loss_clean']:.3f}, SAE {loss['loss_sae']:.3f}")

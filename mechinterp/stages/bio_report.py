@@ -9,6 +9,8 @@ from pathlib import Path
 
 from mechinterp.stages.report import _img, _load, _table, page
 
+ABLATION_KEYS = ("concept_rise", "elsewhere_rise", "random_rise", "random_rise_spread", "ratio_vs_random")
+
 
 def bio_headline(run: Path) -> dict:
     sae_dir = run / "sae" / "sae"
@@ -23,12 +25,13 @@ def bio_headline(run: Path) -> dict:
     if ev:
         out["alignment"] = {"aligned_pairs": ev["aligned_pairs"], "concepts_covered": ev["concepts_covered"],
                             "aligned_pairs_residue": ev["aligned_pairs_residue"],
-                            "concepts_covered_residue": ev["concepts_covered_residue"]}
+                            "concepts_covered_residue": ev["concepts_covered_residue"],
+                            "units_aligned": ev["units_aligned"], "units_aligned_residue": ev["units_aligned_residue"]}
         out["masked_residue_loss"] = ev["masked_residue_loss"]
     causal = _load(sae_dir / "bio_causal" / "results.json")
     if causal:
-        out["ablation"] = {c: {k: e[k] for k in ("concept_rise", "elsewhere_rise", "random_rise", "ratio_vs_random",
-                                                 "selectivity")} for c, e in causal["ablation"].items()}
+        out["ablation"] = {c: {mode: {k: e[mode][k] for k in ABLATION_KEYS} for mode in ("masked", "unmasked")}
+                           for c, e in causal["ablation"].items()}
         out["steering"] = causal["steering"]
     return out
 
@@ -59,7 +62,9 @@ def write_bio_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
                   "<p>Units aligned (held-out F1 &ge; " + f"{ev['min_f1']}" + ", InterPLM's recall: a region or chain "
                   "instance is found when the unit fires on any of its residues):</p>",
                   _table([{"units": k, "aligned pairs": v, "concepts covered": ev["concepts_covered"][k],
-                           "aligned pairs, per-residue F1": ev["aligned_pairs_residue"][k]}
+                           "units aligned": ev["units_aligned"][k],
+                           "aligned pairs, per-residue F1": ev["aligned_pairs_residue"][k],
+                           "units aligned, per-residue F1": ev["units_aligned_residue"][k]}
                           for k, v in ev["aligned_pairs"].items()]),
                   _table(rows), _img(sae_dir / "bio_eval" / "alignment.png", "units aligned per concept")]
     if (sae_dir / "bio_browse" / "residues.html").exists():
@@ -69,9 +74,9 @@ def write_bio_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
     causal = _load(sae_dir / "bio_causal" / "results.json")
     if causal:
         parts += ["<h2>5. Causal tests</h2>",
-                  _table([{"concept": c, **{k: e[k] for k in ("concept_rise", "elsewhere_rise", "random_rise",
-                                                               "ratio_vs_random", "selectivity")},
-                           "latents": len(e["latents"])} for c, e in causal["ablation"].items()]),
+                  _table([{"concept": c, "residues": mode, "latents": len(e["latents"]),
+                           **{k: e[mode][k] for k in ABLATION_KEYS}}
+                          for c, e in causal["ablation"].items() for mode in ("masked", "unmasked")]),
                   _img(sae_dir / "bio_causal" / "effects.png", "ablation against random latents; steering"),
                   _img(sae_dir / "bio_causal" / "patching.png", "activation patching of masked residues")]
     (run / "report.html").write_text(page(parts, f"mechinterp bio: {run.name}"))
