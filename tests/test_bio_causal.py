@@ -67,7 +67,6 @@ def test_ablation_removes_exactly_the_latents_contribution(residue_dump, exact_s
     assert mean_rise == pytest.approx(clamped - clean, rel=1e-4, abs=1e-5)
     assert r["random_rise"] > 0
     assert r["ratio_vs_random"] == pytest.approx(r["concept_rise"] / (r["random_rise"] + r["random_rise_spread"]))
-    assert r["ratio_vs_random"] > 1  # half the dictionary against random halves of the other half
 
 
 def test_bio_browse_and_bio_causal_commands(exact_sae, capsys):
