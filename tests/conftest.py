@@ -21,7 +21,8 @@ def repo_root() -> Path:
 
 # fixtures that load a real model; a test that uses one (directly or through another fixture) is
 # marked slow, so `make test-fast` (-m "not slow") leaves it out
-REAL_MODEL_FIXTURES = {"smollm2", "smollm2_store", "smollm2_sae", "shift_sae", "shift_result"}
+REAL_MODEL_FIXTURES = {"smollm2", "smollm2_store", "smollm2_sae", "shift_sae", "shift_result", "residue_dump", "exact_sae",
+                       "sapiens"}
 
 
 def pytest_collection_modifyitems(config, items):
