@@ -38,21 +38,12 @@ def chosen_latents(names: list[str], f1: np.ndarray, per_concept: int) -> dict[i
 
 
 def browse(cfg: BioBrowseConfig) -> dict:
-    from extract.store import open_store
-    from interventions.bio.evaluate import encoded_chunks
+    from interventions.bio.evaluate import encoded_chunks, load_alignment, open_sae_run
     from interventions.bio.residue_page import residue_strip_png, top_sequences, write_residue_page
-    from interventions.sae import load_sae
-    from mechinterp.residues_format import load_residues
-    from mechinterp.sae_format import store_path
 
-    aligned = Path(cfg.sae) / "bio_eval" / "alignment.npz"
-    if not aligned.exists():
-        raise ValueError(f"{cfg.sae} has no bio_eval/alignment.npz; run `mechinterp bio-eval --sae {cfg.sae}` first")
-    with np.load(aligned) as z:
-        names, f1 = [str(n) for n in z["concepts"]], z["sae_latents_f1"]
-    sae = load_sae(cfg.sae)
-    store = open_store(store_path(sae.cfg))
-    res = load_residues(Path(store_path(sae.cfg)).parent)
+    names, arrays = load_alignment(cfg.sae)
+    f1 = arrays["sae_latents_f1"]
+    sae, store, res = open_sae_run(cfg.sae)
     notes = chosen_latents(names, f1, cfg.per_concept)
     latents = list(notes)
 

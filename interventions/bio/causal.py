@@ -66,26 +66,18 @@ def _firing(store, sae, windows: int = 64) -> tuple[np.ndarray, np.ndarray]:
 
 def run(cfg: BioCausalConfig) -> dict:
     from extract.models import load_model
-    from extract.store import open_store
-    from interventions.sae import load_sae
+    from interventions.bio.evaluate import load_alignment, open_sae_run
     from mechinterp.figures import concept_effects, patching_maps
-    from mechinterp.residues_format import load_residues
-    from mechinterp.sae_format import store_path
 
     t0 = time.time()
-    aligned = Path(cfg.sae) / "bio_eval" / "alignment.npz"
-    if not aligned.exists():
-        raise ValueError(f"{cfg.sae} has no bio_eval/alignment.npz; run `mechinterp bio-eval --sae {cfg.sae}` first")
-    sae = load_sae(cfg.sae)
-    store = open_store(store_path(sae.cfg))
-    res = load_residues(Path(store_path(sae.cfg)).parent)
+    names, arrays = load_alignment(cfg.sae)
+    f1 = arrays["sae_latents_f1"]
+    sae, store, res = open_sae_run(cfg.sae)
     model = load_model(store.meta.model, device=cfg.device)
     sae = sae.to(model.device)
     hook = sae.check_fits(model, store.meta.hook)
     table = concept_table(res, model.tokenizer.get_vocab())
-    with np.load(aligned) as z:
-        names, f1 = [str(n) for n in z["concepts"]], z["sae_latents_f1"]
-    summary = json.loads((aligned.parent / "results.json").read_text())["concepts"]
+    summary = json.loads((Path(cfg.sae) / "bio_eval" / "results.json").read_text())["concepts"]
     unknown = [c for c in cfg.concepts + (f"region:{cfg.steer_region}",) if c not in names]
     if unknown:
         raise ValueError(f"unknown concept {unknown[0]!r}; choose from {', '.join(names)}")

@@ -83,22 +83,38 @@ def replay_sparse(chunks, max_density: float = 0.05):
     return gen
 
 
+def open_sae_run(sae_dir: str | Path):
+    """(the SAE, the store it was trained on, that dump's residue labels); one line if the store is gone."""
+    from extract.store import open_store
+    from interventions.sae import load_sae
+    from mechinterp.sae_format import store_path as recorded_store
+
+    sae = load_sae(sae_dir)
+    store_path = Path(recorded_store(sae.cfg) or "")
+    if not (store_path / "meta.json").exists():
+        raise ValueError(f"{sae_dir}: the store it was trained on ({store_path or 'not recorded'}) is gone; "
+                         "re-run mechinterp bio-dump with the same settings")
+    return sae, open_store(store_path), load_residues(store_path.parent)
+
+
+def load_alignment(sae_dir: str | Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """(concept names, the arrays of bio-eval's alignment.npz); one line if bio-eval has not run."""
+    path = Path(sae_dir) / "bio_eval" / "alignment.npz"
+    if not path.exists():
+        raise ValueError(f"{sae_dir} has no bio_eval/alignment.npz; run `mechinterp bio-eval --sae {sae_dir}` first")
+    with np.load(path) as z:
+        return [str(n) for n in z["concepts"]], {k: z[k] for k in z.files}
+
+
 def evaluate(cfg: BioEvalConfig) -> dict:
     from extract.models import load_model
     from extract.store import open_store
-    from interventions.sae import load_sae
     from mechinterp.figures import concept_alignment_bars
-    from mechinterp.sae_format import store_path as recorded_store
+    from mechinterp.sae_format import store_path
 
     t0 = time.time()
-    sae = load_sae(cfg.sae)
-    store_path = Path(recorded_store(sae.cfg) or "")
-    if not (store_path / "meta.json").exists():
-        raise ValueError(f"{cfg.sae}: the store it was trained on ({store_path or 'not recorded'}) is gone; "
-                         "re-run mechinterp bio-dump with the same settings")
-    dump = store_path.parent
-    res = load_residues(dump)
-    store = open_store(store_path)
+    sae, store, res = open_sae_run(cfg.sae)
+    dump = Path(store_path(sae.cfg)).parent
     model = load_model(store.meta.model, device=cfg.device)
     hook = sae.check_fits(model, store.meta.hook)
     vocab = model.tokenizer.get_vocab()
