@@ -37,6 +37,10 @@ class Layout:
     """Post-norm (BERT) only: the norm after attention's residual add; its output is the MLP's input."""
     ln2: str | None = None
     """Post-norm (BERT) only: the norm after the MLP's residual add; its output leaves the block."""
+    attn_norm: str | None = None
+    """Pre-norm families: the norm attention reads the residual through (its input is not added back)."""
+    mlp_norm: str | None = None
+    """Pre-norm families: the norm the MLP reads the residual through."""
 
     @property
     def post_norm(self) -> bool:
@@ -45,17 +49,18 @@ class Layout:
 
 LLAMA = Layout(layers="model.layers", embed="model.embed_tokens", final_norm="model.norm", unembed="lm_head",
                attn="self_attn", attn_out="self_attn", mlp_out="mlp", o_proj="self_attn.o_proj",
-               mlp_down="mlp.down_proj")
+               mlp_down="mlp.down_proj", attn_norm="input_layernorm", mlp_norm="post_attention_layernorm")
 
 GPT2 = Layout(layers="transformer.h", embed="transformer.wte", pos_embed="transformer.wpe",
               final_norm="transformer.ln_f", unembed="lm_head", attn="attn", attn_out="attn",
-              mlp_out="mlp", o_proj="attn.c_proj", mlp_down="mlp.c_proj")
+              mlp_out="mlp", o_proj="attn.c_proj", mlp_down="mlp.c_proj", attn_norm="ln_1", mlp_norm="ln_2")
 
 # Gemma 3 sandwiches each sublayer between two norms: what reaches the residual stream is the
 # output of the *post* norm, so attn_out / mlp_out sit there, not on the attention or MLP modules.
 GEMMA3 = Layout(layers="model.layers", embed="model.embed_tokens", final_norm="model.norm", unembed="lm_head",
                 attn="self_attn", attn_out="post_attention_layernorm", mlp_out="post_feedforward_layernorm",
-                o_proj="self_attn.o_proj", mlp_down="mlp.down_proj")
+                o_proj="self_attn.o_proj", mlp_down="mlp.down_proj", attn_norm="input_layernorm",
+                mlp_norm="pre_feedforward_layernorm")
 
 # BERT / RoBERTa (encoders, masked LM) are post-norm: each sublayer's residual add is followed by a
 # LayerNorm. Sites as TransformerLens' HookedEncoder names them: resid_mid = resid_pre + attn_out
@@ -73,7 +78,8 @@ ROBERTA = Layout(**{**BERT.__dict__, "layers": "roberta.encoder.layer", "embed":
 
 NEOX = Layout(layers="gpt_neox.layers", embed="gpt_neox.embed_in", final_norm="gpt_neox.final_layer_norm",
               unembed="embed_out", attn="attention", attn_out="attention", mlp_out="mlp",
-              o_proj="attention.dense", mlp_down="mlp.dense_4h_to_h", parallel=True)
+              o_proj="attention.dense", mlp_down="mlp.dense_4h_to_h", parallel=True, attn_norm="input_layernorm",
+              mlp_norm="post_attention_layernorm")
 
 FAMILIES = {
     "gpt2": GPT2,

@@ -13,6 +13,7 @@ STAGES = {
     "demo": ("demo", "the main job: every stage on the default model, into runs/demo/report.html"),
     "smoke": ("smoke", "load a model, run one prompt, capture one hook"),
     "ioi": ("ioi", "IOI circuit lab: activation and path patching, DLA, circuit report"),
+    "circuit": ("circuit", "edge-level circuit discovery (EAP, EAP-IG, node patching): faithfulness curves, CPR, CMD"),
     "dump": ("dump", "dump activations over a corpus to disk-backed memmaps (one store per hook)"),
     "train-sae": ("train_sae", "train one SAE on an activation store (JAX) and export it"),
     "sweep-sae": ("sweep_sae", "train a population of SAEs at once (vmapped)"),

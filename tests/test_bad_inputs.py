@@ -166,6 +166,15 @@ ROWS = [
     # the rest
     ("smoke-unknown-model", "smoke --model no-such-model", "error: unknown model 'no-such-model'"),
     ("ioi-unknown-model", "ioi --model no-such-model --out {root}/o", "error: unknown model 'no-such-model'"),
+    ("circuit-unknown-method", "circuit --model {model} --methods eap,acdc --out {root}/o", "error: unknown method 'acdc'"),
+    ("circuit-unknown-task", "circuit --model {model} --task sva --out {root}/o", "error: unknown task 'sva'"),
+    ("circuit-too-many-edges", "circuit --model {model} --n_edges 100000000 --device cpu --out {root}/o",
+     "error: --n_edges 100000000 asks for more edges than {model}'s graph has (82)"),
+    # the random model's clean logit difference on these 4 prompts is -0.096
+    ("circuit-model-fails-task", "circuit --model {model} --n_prompts 4 --seed 4 --device cpu --out {root}/o",
+     "error: {model} fails the task: its clean logit diff IO - S is -0.096"),
+    ("circuit-task-needs-digits", "circuit --model {model} --task greater_than --device cpu --out {root}/o",
+     "error: {model}'s tokenizer does not read years digit by digit"),
     ("demo-bad-size", "demo --size huge", "error: --size: invalid choice: 'huge'"),
 ]
 

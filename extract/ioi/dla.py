@@ -55,7 +55,7 @@ def _linearise(norm: nn.Module, x: torch.Tensor, check_with: torch.Tensor | None
     return apply, bias
 
 
-def _o_proj_weight(o_proj: nn.Module) -> torch.Tensor:
+def o_proj_weight(o_proj: nn.Module) -> torch.Tensor:
     """[n_heads * d_head, d_model] such that out = z @ W (+ bias)."""
     w = o_proj.weight.detach()
     return w.T if isinstance(o_proj, nn.Linear) else w  # GPT-2's Conv1D stores [in, out]
@@ -99,7 +99,7 @@ def direct_logit_attribution(model, tokens: torch.Tensor, io_tok: torch.Tensor, 
     for layer in range(L):
         block = f"{lay.layers}.{layer}"
         o_proj = get_module(model.model, f"{block}.{lay.o_proj}")
-        W_O = _o_proj_weight(o_proj).cpu().double().view(H, dh, -1)
+        W_O = o_proj_weight(o_proj).cpu().double().view(H, dh, -1)
         z = cache[f"blocks.{layer}.attn.hook_z"][:, e].double()  # [n, H, dh]
         per_head = torch.einsum("nhk,hkd->nhd", z, W_O)  # [n, H, d]
         b_O = o_proj.bias.detach().cpu().double() if getattr(o_proj, "bias", None) is not None else None

@@ -67,14 +67,15 @@ def _full_index(index: tuple, n: int, device) -> tuple:
     return (slice(None), *index)
 
 
-@torch.no_grad()
-def forward_end(model, tokens: torch.Tensor, hooks=(), stop_at_layer: int | None = None, **kwargs):
-    """Logits at the last position only ([b, 1, vocab]) with hooks; falls back to all logits
-    for models whose forward does not take logits_to_keep."""
-    try:
-        return model.run_with_hooks(tokens, hooks=hooks, stop_at_layer=stop_at_layer, logits_to_keep=1, **kwargs)
-    except TypeError:
-        return model.run_with_hooks(tokens, hooks=hooks, stop_at_layer=stop_at_layer, **kwargs)
+def forward_end(model, tokens: torch.Tensor, hooks=(), stop_at_layer: int | None = None, grad: bool = False,
+                **kwargs):
+    """Logits at the last position only ([b, 1, vocab]) with hooks, under no_grad unless grad=True;
+    falls back to all logits for models whose forward does not take logits_to_keep."""
+    with torch.set_grad_enabled(grad):
+        try:
+            return model.run_with_hooks(tokens, hooks=hooks, stop_at_layer=stop_at_layer, logits_to_keep=1, **kwargs)
+        except TypeError:
+            return model.run_with_hooks(tokens, hooks=hooks, stop_at_layer=stop_at_layer, **kwargs)
 
 
 # sites whose first index after the batch dim is the token position

@@ -168,19 +168,23 @@ def aligned_templates(model, templates=None) -> dict[tuple, list[str]]:
 
 
 def make_ioi(model, n: int = 16, seed: int = 0, templates: list[str] | str | None = None,
-             order: str = "mixed") -> IOIDataset:
+             order: str = "mixed", names: str = "all") -> IOIDataset:
     """n aligned IOI prompts plus their S2-swap and ABC corruptions.
 
     templates: None (the largest group of aligned templates among TEMPLATES), one template
     string, or a list (the largest aligned group among them is used).
     order: 'mixed' (alternating ABBA, BABA), 'ABBA' or 'BABA'.
+    names: 'all', or 'even' / 'odd' (every other name of NAMES: two disjoint halves, so a
+    circuit found on one can be checked on names it never saw).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if order not in ("mixed", "ABBA", "BABA"):
         raise ValueError(f"order must be mixed, ABBA or BABA, got {order!r}")
+    if names not in ("all", "even", "odd"):
+        raise ValueError(f"names must be all, even or odd, got {names!r}")
     tok = model.tokenizer
-    names = single_token_words(tok, NAMES)
+    names = single_token_words(tok, NAMES if names == "all" else NAMES[names == "odd"::2])
     places = single_token_words(tok, PLACES)
     objects = single_token_words(tok, OBJECTS)
     if len(names) < 6 or not places or not objects:

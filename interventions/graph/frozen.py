@@ -24,42 +24,11 @@ import torch
 from torch import nn
 
 from extract.hooked import _StopForward
+from extract.norms import frozen_norm as _frozen_norm
+from extract.norms import is_norm as _is_norm
+from extract.norms import norm_scale as _norm_scale
 from extract.sites import get_module
 from interventions.replacement import bos_positions
-
-
-def _is_norm(module: nn.Module) -> bool:
-    return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
-
-
-def _gain(module: nn.Module) -> torch.Tensor | None:
-    w = getattr(module, "weight", None)
-    if w is None:
-        return None
-    # Gemma's RMSNorm multiplies by (1 + weight), the others by weight
-    return 1.0 + w.float() if "Gemma" in type(module).__name__ else w.float()
-
-
-def _norm_scale(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = x.float()
-    if isinstance(module, nn.LayerNorm):
-        return torch.rsqrt(x.var(-1, keepdim=True, unbiased=False) + module.eps)
-    eps = getattr(module, "variance_epsilon", getattr(module, "eps", 1e-6))
-    return torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-
-
-def _frozen_norm(module: nn.Module, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """The norm with its scale given: linear in x."""
-    xf = x.float()
-    if isinstance(module, nn.LayerNorm):
-        xf = xf - xf.mean(-1, keepdim=True)
-    y = xf * scale
-    gain = _gain(module)
-    if gain is not None:
-        y = y * gain
-    if getattr(module, "bias", None) is not None:
-        y = y + module.bias.float()
-    return y.to(x.dtype)
 
 
 @dataclass

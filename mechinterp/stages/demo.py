@@ -3,8 +3,9 @@
     mechinterp demo [--model M] [--device D] [--out runs/demo] [--size tiny|demo|full] [--force STAGE ...]
 
 smoke -> IOI patching -> activation dump -> SAE training (JAX) -> CE-loss recovered -> feature
-browser -> SHIFT -> steering -> feature ablation -> paired MLP dump of every layer -> a transcoder
-per layer (JAX) -> the IOI prompt's attribution graph -> runs/<name>/report.html (+ report.json).
+browser -> SHIFT -> steering -> feature ablation -> edge-level IOI circuit (EAP-IG) -> paired MLP
+dump of every layer -> a transcoder per layer (JAX) -> the IOI prompt's attribution graph ->
+runs/<name>/report.html (+ report.json).
 Each stage runs as `python -m mechinterp <stage>` in a child process, talking to the others through
 files; a stage whose outputs are complete is skipped, so re-running after an interrupt resumes (the
 dump and the SAE training also resume inside the stage). --force STAGE redoes a stage. Sizes: demo
@@ -44,6 +45,7 @@ SIZES: dict[str, dict[str, dict]] = {
                  eval=dict(n_windows=24), browser={},
                  shift=dict(sae_n_tokens=60_000, sae_steps=400, sae_d_sae=2048, sae_batch=1024, n_random=5),
                  steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16),
+                 circuit=dict(methods="eap_ig,eap,nodes", n_prompts=16, n_heldout=16),
                  pairs=dict(n_tokens=30_000),
                  transcoders=dict(arch="batchtopk", k=32, d_sae=2048, steps=300, batch=1024),
                  trace=dict(n_checks=20)),
@@ -51,13 +53,14 @@ SIZES: dict[str, dict[str, dict]] = {
                  sae=dict(arch="relu", d_sae=4096, steps=2000, batch=4096),
                  eval=dict(n_windows=64), browser={}, shift={},
                  steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32),
+                 circuit=dict(n_prompts=32, n_heldout=32),
                  pairs=dict(n_tokens=60_000),
                  transcoders=dict(arch="batchtopk", k=32, d_sae=4096, steps=400, batch=1024),
                  trace=dict(n_checks=40)),
 }
 # seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
 EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9,
-                  pairs=100, transcoders=600, trace=90)
+                  circuit=420, pairs=100, transcoders=600, trace=90)
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 
 
@@ -109,6 +112,8 @@ IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
 # few massive outputs (norm ~24,000 against a median of 30) leave its held-out explained variance
 # below zero, so tiny runs stop before them (the suite runs their code on a tiny model)
 TRANSCODER_SIZES = ("demo", "full")
+# edge-level circuit discovery needs a model that does IOI; the suite runs it on SmolLM2 (tests/test_circuits.py)
+CIRCUIT_SIZES = ("demo", "full")
 
 
 def _has_ce(run: Path) -> bool:
@@ -134,6 +139,8 @@ STAGES = [
     Stage("ablate", "ablate", lambda r: dict(sae=str(r / "sae" / "sae"), features="auto:8", eval="ioi",
                                              out=str(r / "ablate")),
           lambda r: (r / "ablate" / "ablation.json").exists(), lambda r: [r / "ablate"]),
+    Stage("circuit", "circuit", lambda r: dict(out=str(r / "circuit")),
+          lambda r: (r / "circuit" / "results.json").exists(), lambda r: [r / "circuit"], True, CIRCUIT_SIZES),
     Stage("pairs", "dump", lambda r: dict(out=str(r / "pairs"), hooks=("blocks.{L}.hook_mlp_in", "blocks.{L}.hook_mlp_out"),
                                           progress=False),
           _complete_pairs, lambda r: [r / "pairs"], True, TRANSCODER_SIZES),

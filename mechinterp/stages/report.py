@@ -76,6 +76,12 @@ def headline(run: Path) -> dict:
     tcs = _load(run / "transcoders" / "transcoders.json")
     if tcs:
         out["transcoders"] = {"layers": len(tcs["layers"]), "mean_fvu": tcs["mean_fvu"], "worst_fvu": tcs["worst_fvu"]}
+    circuit = _load(run / "circuit" / "results.json")
+    if circuit:
+        out["circuit"] = {m: {"cpr": round(c["cpr"], 3), "cmd": round(c["cmd"], 3), "score_seconds": c["score_seconds"]}
+                          for m, c in circuit["methods"].items()}
+        out["circuit"]["chosen"] = {k: circuit["chosen"][k] for k in ("method", "edges", "edge_fraction", "faithfulness",
+                                                                      "heldout") if k in circuit["chosen"]}
     trace = _load(run / "trace" / "results.json")
     if trace:
         out["trace"] = {"prompt": trace["prompt"], "top_logit": trace["top_logits"][0], "answered": trace["answered"],
@@ -127,6 +133,17 @@ def write_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
                   _table([{k: t[k] for k in ("token", "logit", "p_clean", "p_steered")} for t in s["top_tokens"]])]
     if "ablate" in numbers:
         parts += [_table([numbers["ablate"]])]
+    if "circuit" in numbers:
+        c = dict(numbers["circuit"])
+        ch = c.pop("chosen")
+        parts += ["<h2>6b. IOI circuit, edge by edge</h2>",
+                  f"<p>The smallest {ch['method']} circuit reaching the goal: {ch['edges']} edges "
+                  f"({ch['edge_fraction']:.2%}), faithfulness {ch['faithfulness']:.2f}"
+                  + (f", {ch['heldout']:.2f} on held-out templates and names" if "heldout" in ch else "") + ".</p>",
+                  _table([{"method": m, **v} for m, v in c.items()]),
+                  _img(run / "circuit" / "faithfulness.png", "faithfulness curves"),
+                  '<p><a href="circuit/circuit.html">the circuit, interactive</a></p>',
+                  _img(run / "circuit" / "circuit.png", "the circuit's strongest edges")]
     if "transcoders" in numbers:
         parts += ["<h2>7. Transcoders for every layer (JAX)</h2>", _table([numbers["transcoders"]]),
                   _img(run / "transcoders" / "fvu_by_layer.png", "held-out FVU of each layer's MLP output")]

@@ -1,0 +1,238 @@
+"""Circuit discovery on a task, every method scored by the same faithfulness procedure.
+
+    from extract.circuits.discover import CircuitConfig, discover
+    results = discover(load_model("smollm2-135m-q4"), CircuitConfig(task="ioi"))
+
+Methods: eap_ig (EAP with integrated gradients), eap, and nodes: the exact activation-patching
+ranking of heads (one head-patching sweep, the IOI lab's ranking) and MLPs, read as edges (an
+edge scores the smaller of its two ends' effects; the input and logits never limit it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from extract.circuits.faithfulness import PERCENTAGES, curve, faithfulness, first_faithful, mean_writes
+from extract.circuits.graph import CircuitGraph
+from extract.circuits.roles import head_roles
+from extract.circuits.scores import edge_scores
+from extract.circuits.split import node_writes
+from extract.circuits.tasks import TASKS, IOITask, load_task
+from extract.ioi import patching as P
+from mechinterp import DEFAULT_MODEL
+from mechinterp.paths import stage_dir
+
+METHODS = ("eap_ig", "eap", "nodes")
+
+
+@dataclass(frozen=True)
+class CircuitConfig:
+    model: str = DEFAULT_MODEL
+    """Registry name, Hugging Face repo id or local model directory (extract/models.py)."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    task: str = "ioi"
+    """ioi or greater_than (extract/circuits/tasks.py)."""
+    methods: str = ",".join(METHODS)
+    """Comma-separated: eap_ig, eap, nodes."""
+    n_prompts: int = 32
+    """Prompts the scores and the curves are computed on."""
+    n_heldout: int = 32
+    """Prompts from held-out templates and names the chosen circuit is checked on (0: skip)."""
+    ig_steps: int = 8
+    """EAP-IG's integration steps."""
+    intervention: str = "patching"
+    """What a removed edge carries: patching (the corrupted prompt's write) or mean (the mean write over
+    a reference set of corrupted prompts, per position)."""
+    goal: float = 0.8
+    """Faithfulness the chosen circuit must reach (the smallest eap_ig circuit that does)."""
+    selection: str = "greedy"
+    """How a curve point picks its edges: greedy (MIB's: grown from the logits, the best-scoring edge
+    into the circuit each step) or topn (the top |scores|); both then pruned to input -> logits paths."""
+    n_edges: int | None = None
+    """Edges of the chosen circuit (None: the smallest of the curve's sizes that reaches --goal)."""
+    diagram_edges: int = 100
+    """The strongest edges of the chosen circuit drawn in circuit.png / circuit.html."""
+    seed: int = 0
+    batch: int = 8
+    """Prompts per backward pass."""
+    max_rows: int = 64
+    """Rows (prompts x circuits) per edge-patching forward."""
+    out: str | None = None
+    """Output directory (None: runs/circuits/<model>/<task>)."""
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose from {', '.join(TASKS)}")
+        bad = [m for m in self.method_list() if m not in METHODS]
+        if bad or not self.method_list():
+            raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r}; choose from {', '.join(METHODS)}")
+        if self.selection not in ("greedy", "topn"):
+            raise ValueError(f"--selection must be greedy or topn, got {self.selection!r}")
+        if self.intervention not in ("patching", "mean"):
+            raise ValueError(f"--intervention must be patching or mean, got {self.intervention!r}")
+        for name in ("n_prompts", "ig_steps", "batch", "max_rows", "diagram_edges"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_edges is not None and self.n_edges < 1:
+            raise ValueError(f"--n_edges must be >= 1, got {self.n_edges}")
+        if self.n_heldout < 0:
+            raise ValueError(f"--n_heldout must be >= 0, got {self.n_heldout}")
+
+    def method_list(self) -> list[str]:
+        return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else stage_dir("circuits", self.model) / self.task
+
+
+def node_scores(model, graph: CircuitGraph, task, max_rows: int = 1024) -> torch.Tensor:
+    """Edges scored by their ends' exact patching effects (denoising: the clean output of one node
+    into the corrupted run), heads from one head-patching sweep, MLPs from one MLP sweep."""
+    metric = task.patch_metric()
+    cache = P.cache_sites(model, task.clean, ["attn.hook_z", "hook_mlp_out"])
+    heads = P.head_sweep(model, task.corrupt, cache, metric, max_rows=max_rows)
+    mlps = P.sweep(model, task.corrupt, cache, metric, "hook_mlp_out", [], lambda: (), max_rows=max_rows)
+    base = float(metric(P.forward_end(model, task.corrupt)).mean())
+    effect = torch.full((graph.n_up,), float("inf"))
+    for layer in range(graph.n_layers):
+        for h in range(graph.n_heads):
+            effect[graph.head(layer, h)] = abs(float(heads[layer, h]) - base)
+        effect[graph.mlp(layer)] = abs(float(mlps[layer]) - base)
+    reader_effect = (graph.reader.float() * effect[None, :].clamp(max=1e30)).amax(1)
+    reader_effect[graph.logits] = float("inf")
+    return torch.minimum(effect[:, None], reader_effect[None, :]).clamp(max=1e30) * graph.valid
+
+
+def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> dict:
+    graph = CircuitGraph.of(model)
+    if cfg.n_edges is not None and cfg.n_edges > graph.n_edges:
+        raise ValueError(f"--n_edges {cfg.n_edges} asks for more edges than {model.name}'s graph has ({graph.n_edges})")
+    task = load_task(cfg.task, model, cfg.n_prompts, cfg.seed)
+    clean_metric = task.check(model)
+    out = cfg.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"{cfg.task}: {len(task)} prompts, clean {task.metric_name} {clean_metric:+.3f}; "
+        f"graph: {graph.n_up} nodes, {graph.n_edges} edges")
+    ref = _reference(model, graph, task, cfg)
+    state = _State(out / "state.pt", _key(model, cfg))
+    scores, curves = {}, {}
+    for method in cfg.method_list():
+        done = state.get(method)
+        if done is None or "scores" not in done:
+            t = time.time()
+            if method == "nodes":
+                s = node_scores(model, graph, task)
+            else:
+                s = edge_scores(model, graph, task.clean, task.corrupt, task.grad_metric(),
+                                steps=cfg.ig_steps if method == "eap_ig" else 1, batch=cfg.batch,
+                                progress=_progress(log, method))
+            done = state.put(method, {"scores": s, "score_seconds": round(time.time() - t, 2)})
+            log(f"  {method}: scores in {done['score_seconds']} s; faithfulness curve")
+        else:
+            log(f"  {method}: scores from {state.path} (same settings)")
+        scores[method] = done["scores"]
+        if "curve" not in done:
+            t = time.time()
+            c = curve(model, graph, task.clean, ref, scores[method], task.grad_metric(), select=cfg.selection,
+                      max_rows=cfg.max_rows, log=log)
+            done = state.put(method, {**done, "curve": c | {"seconds": round(time.time() - t, 2)}})
+        curves[method] = done["curve"] | {"score_seconds": done["score_seconds"]}
+        log(f"    CPR {curves[method]['cpr']:.3f}  CMD {curves[method]['cmd']:.3f}")
+    best = "eap_ig" if "eap_ig" in curves else cfg.method_list()[0]
+    if cfg.n_edges is None:
+        i = first_faithful(curves[best], cfg.goal)
+        i = len(PERCENTAGES) - 1 if i is None else i
+        chosen = graph.select(scores[best], max(1, int(PERCENTAGES[i] * graph.n_edges)), cfg.selection)
+        faith = curves[best]["faithfulness"][i]
+    else:
+        chosen = graph.select(scores[best], cfg.n_edges, cfg.selection)
+        faith = faithfulness(model, graph, task.clean, ref, [chosen], task.grad_metric(),
+                             max_rows=cfg.max_rows)["faithfulness"][0]
+    result = {
+        "config": asdict(cfg), "model": model.name, "task": cfg.task, "clean_metric": clean_metric,
+        "graph": {"nodes": graph.n_up, "inputs": graph.n_down, "edges": graph.n_edges},
+        "methods": curves,
+        "chosen": {"method": best, "edges": int(chosen.sum()), "edge_fraction": round(int(chosen.sum()) / graph.n_edges, 5),
+                   "faithfulness": faith, "reaches_goal": faith >= cfg.goal},
+    }
+    if cfg.n_heldout:
+        held = load_task(cfg.task, model, cfg.n_heldout, cfg.seed + 1000, heldout=True)
+        held.check(model)
+        held_ref = _reference(model, graph, held, cfg)
+        result["chosen"]["heldout"] = faithfulness(model, graph, held.clean, held_ref, [chosen], held.grad_metric(),
+                                                   max_rows=cfg.max_rows)["faithfulness"][0]
+        log(f"  held-out templates and names: faithfulness {result['chosen']['heldout']:.3f}")
+    edge_list = graph.edges_json(chosen, scores[best])
+    result["chosen"]["edge_list"] = edge_list
+    torch.save({"scores": scores, "chosen": chosen}, out / "scores.pt")
+    state.path.unlink()
+    from extract.circuits.diagram import draw
+    from extract.circuits.plots import plot_curves
+
+    shown = edge_list[:cfg.diagram_edges]
+    heads = sorted({_head(n) for e in shown for n in (e["from"], e["to"]) if _head(n)})
+    roles = {f"a{layer}.h{h}": r for (layer, h), r in head_roles(model, task, heads).items()} \
+        if isinstance(task, IOITask) else {}
+    result["chosen"]["roles"] = roles
+    title = f"{model.name} {cfg.task}: {best} circuit, {result['chosen']['edges']} edges, faithfulness {faith:.2f}"
+    result["files"] = [plot_curves(result, out / "faithfulness.png"),
+                       *draw(shown, graph.n_layers, roles, out / "circuit.png", out / "circuit.html", title,
+                             result["chosen"]["edges"])]
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _head(name: str) -> tuple[int, int] | None:
+    """'a3.h2' or 'a3.h2<q>' -> (3, 2); other nodes None."""
+    if not name.startswith("a") or ".h" not in name:
+        return None
+    layer, head = name[1:].split("<")[0].split(".h")
+    return int(layer), int(head)
+
+
+def _key(model, cfg: CircuitConfig) -> dict:
+    """What the saved scores and curves depend on."""
+    return {"model": model.name, "weights": model.weights} | {k: getattr(cfg, k) for k in (
+        "task", "n_prompts", "ig_steps", "intervention", "selection", "seed", "batch")}
+
+
+class _State:
+    """Per-method scores and curves saved as they finish, so a rerun of the same command resumes."""
+
+    def __init__(self, path: Path, key: dict):
+        self.path, self.key = path, key
+        saved = torch.load(path, weights_only=False) if path.exists() else None
+        self.methods = saved["methods"] if saved and saved.get("key") == key else {}
+
+    def get(self, method: str) -> dict | None:
+        return self.methods.get(method)
+
+    def put(self, method: str, value: dict) -> dict:
+        self.methods[method] = value
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"key": self.key, "methods": self.methods}, tmp)
+        tmp.replace(self.path)
+        return value
+
+
+def _reference(model, graph, task, cfg) -> torch.Tensor:
+    if cfg.intervention == "patching":
+        return node_writes(model, graph, task.corrupt)
+    return mean_writes(node_writes(model, graph, task.reference(model)), len(task))
+
+
+def _progress(log, method):
+    t0 = time.time()
+
+    def fn(done, total):
+        if done == total or done % max(1, total // 4) == 0:
+            rate = done / max(time.time() - t0, 1e-9)
+            log(f"    {method}: {done}/{total} backward passes, {rate:.2f}/s, ETA {(total - done) / rate:.0f} s")
+    return fn

@@ -1,0 +1,223 @@
+"""Forwards in which every downstream input of the circuit graph reads its own residual stream.
+
+A layer's attention is run on C = heads + 2 x kv heads copies of its input, one per query,
+key and value input; the hook on q / k / v takes each head's projection from its own copy, and
+only the first copy's rows leave the attention module. The MLP and the logits read through
+their pre-norm, whose input is rewritten without touching the residual (the block adds its
+input back, not the norm's). This works for every pre-norm family through the hook tables;
+attention costs C times more, the MLPs and everything else nothing.
+
+Two uses:
+  removed edges: input_v = residual - sum over removed (u, v) of (write_u in this run - ref_u),
+    exact edge patching (the ACDC / MIB definition), for k circuits at once (copy j on rows
+    j*n:(j+1)*n);
+  gradients: a zero leaf added to every input, so one backward gives d metric / d input_v.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import torch
+
+from extract.circuits.graph import CircuitGraph
+from extract.ioi.dla import o_proj_weight
+from extract.ioi.patching import forward_end
+from extract.norms import gain, norm_scale
+from extract.sites import get_module
+
+
+def head_writes(model, layer: int, z: torch.Tensor) -> torch.Tensor:
+    """z [rows, pos, head, d_head] -> each head's write to the residual [head, rows, pos, d_model]
+    (without the output bias; through Gemma 3's post-attention norm, its scale taken from the sum)."""
+    block = model._layers[layer]
+    o = get_module(block, model.layout.o_proj)
+    w = o_proj_weight(o).float().view(model.n_heads, model.d_head, model.d_model)
+    writes = torch.einsum("rphk,hkd->hrpd", z.float(), w)
+    if model.layout.attn_out != model.layout.attn:
+        post = get_module(block, model.layout.attn_out)
+        total = writes.sum(0) + (o.bias.float() if getattr(o, "bias", None) is not None else 0.0)
+        writes = writes * norm_scale(post, total) * gain(post)
+    return writes
+
+
+def _write_sites(model) -> list[str]:
+    return ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.{s}" for layer in range(model.n_layers)
+                                          for s in ("attn.hook_z", "hook_mlp_out")]
+
+
+@torch.no_grad()
+def node_writes(model, graph: CircuitGraph, tokens: torch.Tensor) -> torch.Tensor:
+    """[U, n, pos, d_model] float32: what every upstream node writes on these prompts."""
+    _, cache = model.run_with_cache(tokens.to(model.device), names=_write_sites(model))
+    out = torch.empty(graph.n_up, *cache["blocks.0.hook_resid_pre"].shape, dtype=torch.float32, device=model.device)
+    out[0] = cache["blocks.0.hook_resid_pre"].float()
+    for layer in range(model.n_layers):
+        h0 = graph.head(layer, 0)
+        out[h0:h0 + model.n_heads] = head_writes(model, layer, cache[f"blocks.{layer}.attn.hook_z"])
+        out[graph.mlp(layer)] = cache[f"blocks.{layer}.hook_mlp_out"].float()
+    return out
+
+
+class SplitForward:
+    """One forward of `tokens` [rows, pos] with split inputs.
+
+    removed: [k, U, V] bool, rows = k * n; ref: [U, n, pos, d] writes that removed edges carry.
+    leaves=True: self.leaves[v] are zero tensors that require grad, added to each input
+    (attention: [C, rows, pos, d] per layer; MLPs and logits: [rows, pos, d]).
+    embed: replaces hook_embed (integrated gradients walk it from corrupted to clean)."""
+
+    def __init__(self, model, graph: CircuitGraph, removed: torch.Tensor | None = None,
+                 ref: torch.Tensor | None = None, leaves: bool = False, embed: torch.Tensor | None = None):
+        if (removed is None) != (ref is None):
+            raise ValueError("removed edges need reference writes (and reference writes need removed edges)")
+        self.model, self.graph, self.ref, self.embed = model, graph, ref, embed
+        self.removed = None if removed is None else (removed & graph.valid).float().to(model.device)
+        self.want_leaves = leaves
+        self.leaves: dict[str, torch.Tensor] = {}
+        self._split: dict[int, bool] = {}
+
+    def run(self, tokens: torch.Tensor, **kwargs) -> torch.Tensor:
+        model, graph = self.model, self.graph
+        rows, pos = tokens.shape
+        self.rows = rows
+        if self.removed is not None:
+            self.k = self.removed.shape[0]
+            if rows != self.k * self.ref.shape[1]:
+                raise ValueError(f"{rows} rows for {self.k} circuits of {self.ref.shape[1]} prompts")
+            self.diff = torch.empty(graph.n_up, rows, pos, model.d_model, device=model.device)
+        hooks = [("blocks.0.hook_resid_pre", self._record_input)]
+        if self.embed is not None:
+            hooks.insert(0, ("hook_embed", lambda act, hook: self.embed.to(act.dtype)))
+        for layer in range(model.n_layers):
+            hooks += [(f"blocks.{layer}.attn.hook_{c}", self._merge(layer, c)) for c in "qkv"]
+            hooks += [(f"blocks.{layer}.attn.hook_z", self._record_heads(layer)),
+                      (f"blocks.{layer}.hook_mlp_out", self._record_mlp(layer))]
+        with ExitStack() as stack:
+            for layer in range(model.n_layers):
+                block = model._layers[layer]
+                mlp_in = self._shift_input(f"m{layer}", graph.mlp_prefix(layer), graph.mlp_input(layer))
+                for handle in (get_module(block, model.layout.attn_norm).register_forward_pre_hook(self._split_attn(layer)),
+                               get_module(block, model.layout.attn).register_forward_pre_hook(
+                                   self._expand_mask(layer), with_kwargs=True),
+                               get_module(block, model.layout.attn).register_forward_hook(self._keep_first),
+                               get_module(block, model.layout.mlp_norm).register_forward_pre_hook(mlp_in)):
+                    stack.callback(handle.remove)
+            final = get_module(model.model, model.layout.final_norm)
+            stack.callback(final.register_forward_pre_hook(
+                self._shift_input("logits", graph.n_up, graph.logits)).remove)
+            return forward_end(model, tokens.to(model.device), hooks, grad=self.want_leaves, **kwargs)
+
+    # ------------------------------------------------------------------ inputs
+    def _delta(self, prefix: int, vs: slice | int) -> torch.Tensor | None:
+        """-(sum over removed (u, v) of diff_u) for downstream inputs vs: [C, rows, pos, d] for a slice
+        of inputs, [rows, pos, d] for one. Every u < prefix is upstream of vs, so when most edges are
+        removed the sum is the whole prefix's minus the kept edges': only the rarer kind is summed."""
+        if self.removed is None:
+            return None
+        r = self.removed[:, :prefix, vs]
+        if not r.any():
+            return None
+        one = r.dim() == 2
+        r = r[..., None] if one else r  # [k, P, C]
+        d = self.diff[:prefix].view(prefix, self.k, -1, *self.diff.shape[2:])
+        complement = bool(r.mean() > 0.5)
+        w = 1.0 - r if complement else r
+        used = w.any(2).any(0).nonzero().flatten()
+        out = torch.einsum("kpc,pkntd->ckntd", w[:, used], d[used])
+        if complement:
+            out = out - d.sum(0)[None]
+        else:
+            out = -out
+        out = out.reshape(out.shape[0], self.rows, *out.shape[3:])
+        return out[0] if one else out
+
+    def _leaf(self, name: str, shape) -> torch.Tensor:
+        leaf = self.leaves.get(name)
+        if leaf is None:
+            leaf = self.leaves[name] = torch.zeros(shape, device=self.model.device, requires_grad=True)
+        return leaf
+
+    def _split_attn(self, layer: int):
+        g = self.graph
+
+        def fn(mod, args):
+            x = args[0]
+            delta = self._delta(g.attn_prefix(layer), g.attn_inputs(layer))
+            self._split[layer] = delta is not None or self.want_leaves
+            if not self._split[layer]:
+                return None
+            c = g.per_layer_in - 1
+            xs = x.unsqueeze(0).expand(c, *x.shape)
+            if delta is not None:
+                xs = xs + delta.to(x.dtype)
+            if self.want_leaves:
+                xs = xs + self._leaf(f"a{layer}", (c, *x.shape)).to(x.dtype)
+            return (xs.reshape(c * x.shape[0], *x.shape[1:]), *args[1:])
+        return fn
+
+    def _merge(self, layer: int, which: str):
+        H, G = self.graph.n_heads, self.graph.n_kv_heads
+
+        def fn(act, hook):
+            if not self._split.get(layer):
+                return None
+            c = H + 2 * G
+            per = act.view(c, self.rows, *act.shape[1:])
+            heads = act.shape[2]
+            first = {"q": 0, "k": H, "v": H + G}[which]
+            idx = torch.arange(heads, device=act.device)
+            mine = per[first + idx, :, :, idx]  # [heads, rows, pos, d_head]: head i from copy first + i
+            return torch.cat([mine.permute(1, 2, 0, 3), act[self.rows:]])
+        return fn
+
+    def _expand_mask(self, layer: int):
+        """A per-row attention mask (Gemma 3's sliding window) repeats for the copies."""
+        def fn(mod, args, kwargs):
+            mask = kwargs.get("attention_mask")
+            if not self._split.get(layer) or not isinstance(mask, torch.Tensor) or mask.shape[0] != self.rows:
+                return None
+            c = self.graph.per_layer_in - 1
+            return args, {**kwargs, "attention_mask": mask.repeat(c, *([1] * (mask.dim() - 1)))}
+        return fn
+
+    def _keep_first(self, mod, args, output):
+        first = output[0] if isinstance(output, tuple) else output
+        if first.shape[0] == self.rows:
+            return None
+        first = first[:self.rows]
+        return (first, *output[1:]) if isinstance(output, tuple) else first
+
+    def _shift_input(self, name: str, prefix: int, v: int):
+        def fn(mod, args):
+            x = args[0]
+            delta = self._delta(prefix, v)
+            if delta is not None:
+                x = x + delta.to(x.dtype)
+            if self.want_leaves:
+                x = x + self._leaf(name, x.shape).to(x.dtype)
+            return None if x is args[0] else (x, *args[1:])
+        return fn
+
+    # ------------------------------------------------------------------ writes of this run
+    def _store(self, start: int, writes: torch.Tensor) -> None:
+        if self.removed is None:
+            return
+        n = self.ref.shape[1]
+        w = writes.detach().float().view(writes.shape[0], self.k, n, *writes.shape[2:])
+        ref = self.ref[start:start + writes.shape[0]].to(w.device)[:, None]
+        self.diff[start:start + writes.shape[0]] = (w - ref).view(writes.shape[0], self.rows, *writes.shape[2:])
+
+    def _record_input(self, act, hook):
+        self._store(0, act[None])
+
+    def _record_heads(self, layer: int):
+        def fn(z, hook):
+            if self.removed is not None:
+                self._store(self.graph.head(layer, 0), head_writes(self.model, layer, z[:self.rows]))
+        return fn
+
+    def _record_mlp(self, layer: int):
+        def fn(act, hook):
+            self._store(self.graph.mlp(layer), act[None])
+        return fn

@@ -1,0 +1,181 @@
+"""Edge-level circuits: the split-input forward is exact, EAP is the first-order term of edge
+patching, pruning and the MIB areas by hand, and the discovery stage on SmolLM2 IOI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from extract.circuits.faithfulness import areas, monotonicity
+from extract.circuits.graph import CircuitGraph
+from extract.circuits.scores import edge_scores, patch_edges
+from extract.circuits.split import SplitForward, node_writes
+
+FAMILIES = ["gpt2", "llama", "gemma3", "neox"]
+
+
+def _prompts(seed=1, n=3, pos=10):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 50000, (n, pos), generator=g), torch.randint(0, 50000, (n, pos), generator=g)
+
+
+def _metric(logits, part):
+    return logits[:, -1, 11] - logits[:, -1, 22]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_split_forward_keeps_the_model_and_all_edges_removed_is_the_corrupted_run(tiny_model_factory, family):
+    m = tiny_model_factory(family)
+    g = CircuitGraph.of(m)
+    clean, corrupt = _prompts()
+    with torch.no_grad():
+        base, corrupted = m.run_with_hooks(clean)[:, -1], m.run_with_hooks(corrupt)[:, -1]
+        writes = node_writes(m, g, clean)
+        resid = m.run_with_cache(clean, names=[f"blocks.{m.n_layers - 1}.hook_resid_post"])[1]
+        assert torch.allclose(writes.sum(0), resid[f"blocks.{m.n_layers - 1}.hook_resid_post"], atol=1e-5)
+        split = SplitForward(m, g, leaves=True).run(clean)[:, -1]  # every attention input split, zero leaves
+        removed = torch.stack([torch.zeros_like(g.valid), g.valid])  # keep all / remove all
+        both = SplitForward(m, g, removed=removed, ref=node_writes(m, g, corrupt)).run(clean.repeat(2, 1))[:, -1]
+    assert (corrupted - base).abs().max() > 0.3
+    assert torch.allclose(split, base, atol=2e-5)
+    assert torch.allclose(both[:3], base, atol=2e-5)
+    assert torch.allclose(both[3:], corrupted, atol=2e-5)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_eap_is_the_first_order_term_of_patching_each_edge(tiny_model_factory, family):
+    m = tiny_model_factory(family)
+    g = CircuitGraph.of(m)
+    clean, corrupt = _prompts(n=4)
+    scores = edge_scores(m, g, clean, corrupt, _metric, steps=1, batch=2)
+    assert scores[~g.valid].abs().max() == 0
+    wc, wx = node_writes(m, g, clean), node_writes(m, g, corrupt)
+    edges = g.valid.nonzero()[torch.randperm(g.n_edges, generator=torch.Generator().manual_seed(0))[:30]]
+    removed = torch.zeros(len(edges), g.n_up, g.n_down, dtype=torch.bool)
+    removed[torch.arange(len(edges)), edges[:, 0], edges[:, 1]] = True
+    eps = 1e-2  # central difference of patching towards the corrupted write
+    plus = patch_edges(m, g, clean, wc + eps * (wx - wc), removed, _metric).mean(1)
+    minus = patch_edges(m, g, clean, wc - eps * (wx - wc), removed, _metric).mean(1)
+    est = scores[edges[:, 0], edges[:, 1]]
+    assert est.abs().max() > 0.01
+    assert torch.allclose((plus - minus) / (2 * eps), est, atol=2e-5 + 1e-3 * float(est.abs().max()))
+
+
+def test_integrated_gradients_track_exact_patching_better_than_one_step(tiny_model_factory):
+    m = tiny_model_factory("llama")
+    g = CircuitGraph.of(m)
+    clean, corrupt = _prompts(n=4, seed=3)
+    eap = edge_scores(m, g, clean, corrupt, _metric, steps=1)
+    ig = edge_scores(m, g, clean, corrupt, _metric, steps=16)
+    edges = g.valid.nonzero()
+    removed = torch.zeros(len(edges), g.n_up, g.n_down, dtype=torch.bool)
+    removed[torch.arange(len(edges)), edges[:, 0], edges[:, 1]] = True
+    exact = patch_edges(m, g, clean, node_writes(m, g, corrupt), removed, _metric, max_rows=256).mean(1)
+    exact = exact - _metric(m.run_with_hooks(clean), None).mean()
+    err_eap = (eap[edges[:, 0], edges[:, 1]] - exact).abs().mean()
+    err_ig = (ig[edges[:, 0], edges[:, 1]] - exact).abs().mean()
+    assert err_ig < err_eap
+
+
+def test_graph_sizes_pruning_and_head_circuits():
+    g = CircuitGraph(n_layers=2, n_heads=2, n_kv_heads=1)
+    assert (g.n_up, g.n_down) == (7, 11)
+    # layer 0 attention (q0 q1 k v) reads the input; mlp0 input + 2 heads; layer 1 attention 4 nodes; mlp1 7 - 1; logits 7
+    assert g.n_edges == 4 * 1 + 3 + 4 * 4 + 6 + 7
+    kept = torch.zeros_like(g.valid)
+    kept[0, g.attn_inputs(0).start] = True      # input -> a0.h0 q
+    kept[g.head(0, 0), g.logits] = True         # a0.h0 -> logits: a path
+    kept[g.head(0, 1), g.logits] = True         # a0.h1 has no input: dropped
+    kept[0, g.mlp_input(1)] = True              # input -> m1, and m1 writes nowhere: dropped
+    pruned = g.prune(kept)
+    assert pruned.sum() == 2 and pruned[0, g.attn_inputs(0).start] and pruned[g.head(0, 0), g.logits]
+    kept[0, g.attn_inputs(0).start + 2] = True  # input -> the shared key: a0.h1 now has an input
+    assert g.prune(kept)[g.head(0, 1), g.logits]
+    circuit = g.head_circuit([(1, 0)])
+    names = {(e["from"], e["to"]) for e in g.edges_json(circuit)}
+    assert ("a1.h0", "logits") in names and not any("a1.h1" in a or "a0.h" in a for a, _ in names)
+    assert ("input", "a1.h0<q>") in names and ("m0", "a1.g0<k>") in names
+    with pytest.raises(ValueError, match="asked for"):
+        g.top_edges(torch.ones(g.n_up, g.n_down), g.n_edges + 1)
+
+
+def test_greedy_grows_from_the_logits():
+    g = CircuitGraph(n_layers=2, n_heads=2, n_kv_heads=1)
+    scores = torch.zeros(g.n_up, g.n_down)
+    scores[g.head(0, 1), g.mlp_input(1)] = 9.0   # the best edge, but m1 reaches the logits only through a weak edge
+    scores[g.mlp(1), g.logits] = 0.5
+    scores[0, g.attn_inputs(0).start + 1] = 0.1  # input -> a0.h1 q
+    scores[0, g.logits] = 1.0
+    top = g.top_edges(scores, 2)                 # a0.h1 -> m1 and input -> logits: the first dangles
+    assert top.sum() == 1 and top[0, g.logits]
+    greedy = g.greedy_edges(scores, 4)           # input -> logits, m1 -> logits, a0.h1 -> m1, input -> a0.h1
+    assert greedy.sum() == 4 and greedy[g.head(0, 1), g.mlp_input(1)] and greedy[0, g.attn_inputs(0).start + 1]
+
+
+def test_cpr_and_cmd_by_hand():
+    assert areas([10, 100, 1000], [0.5, 0.5, 0.5]) == pytest.approx((0.5, 0.5))
+    # trapezoids over log x: [0, 1] on the first half of the log range, [1, 1] on the second
+    cpr, cmd = areas([10, 100, 1000], [0.0, 1.0, 1.0])
+    assert cpr == pytest.approx(0.75) and cmd == pytest.approx(0.25)
+    cpr, _ = areas([1, 10], [0.2, 0.6])
+    assert cpr == pytest.approx(0.4) and math.isfinite(cpr)
+    # per-prompt faithfulness at three sizes: the last step falls by 0.1 on every prompt (no noise) ...
+    steady = monotonicity(torch.tensor([[0.1, 0.3], [0.5, 0.7], [0.4, 0.6]]))
+    assert not steady["monotone_within_noise"] and steady["largest_fall"] == pytest.approx(0.1)
+    # ... here it falls by 0.1 on average but the paired differences are +0.5 / -0.3: within 2 SE
+    noisy = monotonicity(torch.tensor([[0.1, 0.3], [0.5, 0.7], [0.0, 1.0]]))
+    assert noisy["monotone_within_noise"] and noisy["largest_fall"] == pytest.approx(0.1)
+
+
+def test_circuit_stage_on_smollm2_ioi(smollm2, tmp_path):
+    from extract.circuits.discover import CircuitConfig, discover
+
+    cfg = CircuitConfig(methods="eap_ig,eap", n_prompts=4, n_heldout=4, ig_steps=2, batch=4, out=str(tmp_path))
+    r = discover(smollm2, cfg, log=lambda s: None)
+    assert r["clean_metric"] > 1.0
+    for c in r["methods"].values():
+        f = c["faithfulness"]
+        assert f[-1] == pytest.approx(1.0, abs=1e-4)  # all edges kept: the model
+        assert max(f[:-1]) > 0.3 and 0 < c["cpr"] < 1 and 0 < c["cmd"] < 1
+        assert c["edges"] == sorted(c["edges"]) and c["edges"][-1] == r["graph"]["edges"]
+    ch = r["chosen"]
+    assert ch["edges"] == len(ch["edge_list"]) and -1 < ch["heldout"] < 1.5
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["chosen"]["faithfulness"] == ch["faithfulness"] and (tmp_path / "faithfulness.png").stat().st_size > 10_000
+    assert not (tmp_path / "state.pt").exists()
+    roles = ch["roles"]
+    assert roles and all(set(r["attention"]) >= {"end->IO", "S2->S1"} for r in roles.values())
+    for r in roles.values():  # each assigned role meets its own test
+        a = r["attention"]
+        if r["role"] in ("name mover", "negative name mover"):
+            assert a["end->IO"] >= 0.2 and (r["dla"] > 0.1) == (r["role"] == "name mover")
+        if r["role"] == "S-inhibition":
+            assert r["si_effect"] < 0
+    _check_diagram_page(tmp_path / "circuit.html", min(cfg.diagram_edges, ch["edges"]), roles)
+
+
+def _check_diagram_page(path, n_edges, roles):
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, _chromium
+
+    sync_api = _chromium()
+    errors, requests = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(path.as_uri())
+            assert page.locator("line.edge").count() == n_edges
+            nodes = page.locator("g.node")
+            names = [nodes.nth(i).get_attribute("data-name") for i in range(nodes.count())]
+            assert "logits" in names and set(roles) <= set(names)
+            head = next(iter(roles))
+            title = page.locator(f"g.node[data-name='{head}'] title").inner_text()
+            assert "DLA on IO-S" in title and "attention end->IO" in title  # what hovering shows
+        finally:
+            browser.close()
+    assert not errors and all(u.startswith("file:") for u in requests), (errors, requests)
