@@ -156,6 +156,8 @@ ROWS = [
     ("steer-hook-of-other-width", "steer --sae {sae_mlp_post} --out {root}/o", "error: SAE {sae_mlp_post} has d_in=64"),
     ("ablate-bad-features", "ablate --sae {sae} --features 1,x --out {root}/o", "error: --features must be"),
     ("shift-missing-sae", "shift --sae {root}/nope --out {root}/o", "error: {root}/nope is not an SAE export"),
+    ("shift-bad-features", "shift --sae {sae} --features 1,x --out {root}/o", "error: --features"),
+    ("shift-bias-in-bios-offline", "shift --sae {sae} --data bias_in_bios --out {root}/o", "error: Bias in Bios"),
     # trace
     ("trace-no-set", "trace --set {root}/nope --prompt 'a b' --out {root}/o", "error: no transcoders under {root}/nope"),
     ("trace-empty-prompt", "trace --set {tcset} --prompt ' ' --out {root}/o", "error: --prompt is empty"),

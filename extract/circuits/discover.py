@@ -60,6 +60,7 @@ class CircuitConfig:
     diagram_edges: int = 100
     """The strongest edges of the chosen circuit drawn in circuit.png / circuit.html."""
     seed: int = 0
+    """Seeds the prompt sets (held-out prompts: seed + 1000)."""
     batch: int = 8
     """Prompts per backward pass."""
     max_rows: int = 64
@@ -121,7 +122,7 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
     log(f"{cfg.task}: {len(task)} prompts, clean {task.metric_name} {clean_metric:+.3f}; "
         f"graph: {graph.n_up} nodes, {graph.n_edges} edges")
     ref = _reference(model, graph, task, cfg)
-    state = _State(out / "state.pt", _key(model, cfg))
+    state = _State(out / "scores.pt", _key(model, cfg))
     scores, curves = {}, {}
     for method in cfg.method_list():
         done = state.get(method)
@@ -171,8 +172,6 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
         log(f"  held-out templates and names: faithfulness {result['chosen']['heldout']:.3f}")
     edge_list = graph.edges_json(chosen, scores[best])
     result["chosen"]["edge_list"] = edge_list
-    torch.save({"scores": scores, "chosen": chosen}, out / "scores.pt")
-    state.path.unlink()
     from extract.circuits.diagram import draw
     from extract.circuits.plots import plot_curves
 
@@ -204,7 +203,8 @@ def _key(model, cfg: CircuitConfig) -> dict:
 
 
 class _State:
-    """Per-method scores and curves saved as they finish, so a rerun of the same command resumes."""
+    """Per-method scores and curves, saved as each finishes: a rerun with the same settings resumes
+    (or, with another --n_edges or --goal, only picks a new circuit)."""
 
     def __init__(self, path: Path, key: dict):
         self.path, self.key = path, key

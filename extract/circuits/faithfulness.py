@@ -14,6 +14,7 @@ curve at f gives CPR = f and CMD = |1 - f| (higher CPR and lower CMD are better)
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -30,11 +31,11 @@ def mean_writes(writes: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def faithfulness(model, graph: CircuitGraph, clean: torch.Tensor, ref: torch.Tensor, circuits: list[torch.Tensor],
-                 metric: Metric, max_rows: int = 64) -> dict:
+                 metric: Metric, max_rows: int = 64, progress: Callable[[int, int], None] | None = None) -> dict:
     """{'faithfulness': [k], 'metric': [k], 'full', 'empty'} for kept-edge masks [U, V]."""
     none = torch.zeros_like(graph.valid)
     removed = torch.stack([graph.valid & ~c for c in circuits] + [graph.valid, none])
-    per_prompt = patch_edges(model, graph, clean, ref, removed, metric, max_rows=max_rows)
+    per_prompt = patch_edges(model, graph, clean, ref, removed, metric, max_rows=max_rows, progress=progress)
     values = per_prompt.mean(1)
     empty, full = float(values[-2]), float(values[-1])
     if abs(full - empty) < 1e-6:
@@ -50,13 +51,24 @@ def curve(model, graph: CircuitGraph, clean: torch.Tensor, ref: torch.Tensor, sc
           log: Callable[[str], None] | None = None) -> dict:
     """The faithfulness curve of one method's scores, with CPR and CMD."""
     circuits = [graph.select(scores, max(1, int(p * graph.n_edges)), select) for p in percentages]
-    res = faithfulness(model, graph, clean, ref, circuits, metric, max_rows=max_rows)
+    res = faithfulness(model, graph, clean, ref, circuits, metric, max_rows=max_rows, progress=_progress(log))
     edges = [int(c.sum()) for c in circuits]
     cpr, cmd = areas(edges, res["faithfulness"])
     res |= monotonicity(res.pop("per_prompt"))
     if log:
         log("    " + "  ".join(f"{p:.1%}:{f:.2f}" for p, f in zip(percentages, res["faithfulness"])))
     return {"percentages": list(percentages), "edges": edges, **res, "cpr": cpr, "cmd": cmd}
+
+
+def _progress(log):
+    if log is None:
+        return None
+    t0 = time.time()
+
+    def fn(done, total):
+        rate = done / max(time.time() - t0, 1e-9)
+        log(f"    curve: {done}/{total} circuits patched, {rate:.2f}/s, ETA {(total - done) / rate:.0f} s")
+    return fn
 
 
 def monotonicity(per_prompt: torch.Tensor) -> dict:

@@ -5,7 +5,8 @@ key and value input; the hook on q / k / v takes each head's projection from its
 only the first copy's rows leave the attention module. The MLP and the logits read through
 their pre-norm, whose input is rewritten without touching the residual (the block adds its
 input back, not the norm's). This works for every pre-norm family through the hook tables;
-attention costs C times more, the MLPs and everything else nothing.
+its q / k / v projections and scores cost C times more (the output projection runs on the merged
+rows only), the MLPs and everything else nothing.
 
 Two uses:
   removed edges: input_v = residual - sum over removed (u, v) of (write_u in this run - ref_u),
@@ -85,7 +86,8 @@ class SplitForward:
             self.k = self.removed.shape[0]
             if rows != self.k * self.ref.shape[1]:
                 raise ValueError(f"{rows} rows for {self.k} circuits of {self.ref.shape[1]} prompts")
-            self.diff = torch.empty(graph.n_up, rows, pos, model.d_model, device=model.device)
+            # copy-major, so that each copy's [nodes, everything else] block is one matrix
+            self.diff = torch.empty(self.k, graph.n_up, rows // self.k, pos, model.d_model, device=model.device)
         hooks = [("blocks.0.hook_resid_pre", self._record_input)]
         if self.embed is not None:
             hooks.insert(0, ("hook_embed", lambda act, hook: self.embed.to(act.dtype)))
@@ -100,6 +102,7 @@ class SplitForward:
                 for handle in (get_module(block, model.layout.attn_norm).register_forward_pre_hook(self._split_attn(layer)),
                                get_module(block, model.layout.attn).register_forward_pre_hook(
                                    self._expand_mask(layer), with_kwargs=True),
+                               get_module(block, model.layout.o_proj).register_forward_pre_hook(self._first_rows(layer)),
                                get_module(block, model.layout.attn).register_forward_hook(self._keep_first),
                                get_module(block, model.layout.mlp_norm).register_forward_pre_hook(mlp_in)):
                     stack.callback(handle.remove)
@@ -111,8 +114,8 @@ class SplitForward:
     # ------------------------------------------------------------------ inputs
     def _delta(self, prefix: int, vs: slice | int) -> torch.Tensor | None:
         """-(sum over removed (u, v) of diff_u) for downstream inputs vs: [C, rows, pos, d] for a slice
-        of inputs, [rows, pos, d] for one. Every u < prefix is upstream of vs, so when most edges are
-        removed the sum is the whole prefix's minus the kept edges': only the rarer kind is summed."""
+        of inputs, [rows, pos, d] for one; every u < prefix is upstream of vs. One batched matmul:
+        [copy, input, node] x [copy, node, prompt * pos * d]."""
         if self.removed is None:
             return None
         r = self.removed[:, :prefix, vs]
@@ -120,16 +123,9 @@ class SplitForward:
             return None
         one = r.dim() == 2
         r = r[..., None] if one else r  # [k, P, C]
-        d = self.diff[:prefix].view(prefix, self.k, -1, *self.diff.shape[2:])
-        complement = bool(r.mean() > 0.5)
-        w = 1.0 - r if complement else r
-        used = w.any(2).any(0).nonzero().flatten()
-        out = torch.einsum("kpc,pkntd->ckntd", w[:, used], d[used])
-        if complement:
-            out = out - d.sum(0)[None]
-        else:
-            out = -out
-        out = out.reshape(out.shape[0], self.rows, *out.shape[3:])
+        d = self.diff[:, :prefix].reshape(self.k, prefix, -1)
+        out = -torch.bmm(r.transpose(1, 2), d)  # [k, C, n * pos * d]
+        out = out.transpose(0, 1).reshape(r.shape[2], self.rows, *self.diff.shape[3:])
         return out[0] if one else out
 
     def _leaf(self, name: str, shape) -> torch.Tensor:
@@ -181,6 +177,14 @@ class SplitForward:
             return args, {**kwargs, "attention_mask": mask.repeat(c, *([1] * (mask.dim() - 1)))}
         return fn
 
+    def _first_rows(self, layer: int):
+        """Only the merged rows go through the output projection (the other copies are dropped anyway)."""
+        def fn(mod, args):
+            if not self._split.get(layer):
+                return None
+            return (args[0][:self.rows], *args[1:])
+        return fn
+
     def _keep_first(self, mod, args, output):
         first = output[0] if isinstance(output, tuple) else output
         if first.shape[0] == self.rows:
@@ -206,7 +210,7 @@ class SplitForward:
         n = self.ref.shape[1]
         w = writes.detach().float().view(writes.shape[0], self.k, n, *writes.shape[2:])
         ref = self.ref[start:start + writes.shape[0]].to(w.device)[:, None]
-        self.diff[start:start + writes.shape[0]] = (w - ref).view(writes.shape[0], self.rows, *writes.shape[2:])
+        self.diff[:, start:start + writes.shape[0]] = (w - ref).transpose(0, 1)
 
     def _record_input(self, act, hook):
         self._store(0, act[None])

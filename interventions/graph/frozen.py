@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from extract import norms
 from extract.hooked import _StopForward
-from extract.norms import frozen_norm as _frozen_norm
-from extract.norms import is_norm as _is_norm
-from extract.norms import norm_scale as _norm_scale
 from extract.sites import get_module
 from interventions.replacement import bos_positions
 
@@ -47,7 +45,7 @@ class PromptCache:
 
 
 def _norm_modules(model) -> dict[str, nn.Module]:
-    return {name: m for name, m in model.model.named_modules() if _is_norm(m)}
+    return {name: m for name, m in model.model.named_modules() if norms.is_norm(m)}
 
 
 @contextmanager
@@ -68,7 +66,7 @@ def record(model, tokens: torch.Tensor, sink_positions: int = 1) -> PromptCache:
     scales: dict[str, torch.Tensor] = {}
 
     def keep_scale(name, mod, x, out):
-        scales[name] = _norm_scale(mod, x)
+        scales[name] = norms.norm_scale(mod, x)
 
     names = ["hook_embed"] + [f"blocks.{L}.{s}" for L in range(model.n_layers)
                               for s in ("attn.hook_pattern", "hook_mlp_in", "hook_mlp_out")]
@@ -99,7 +97,7 @@ def replay(model, cache: PromptCache, embed: torch.Tensor, mlp: Callable[[int, t
     taps = Taps()
 
     def frozen_norm(name, mod, x, out):
-        return _frozen_norm(mod, x, cache.scales[name])
+        return norms.frozen_norm(mod, x, cache.scales[name])
 
     def pattern(p, hook):
         return cache.patterns[hook.layer].expand_as(p)
