@@ -47,6 +47,10 @@ class SAEConfig:
     target is its input."""
     skip: bool = False
     """Transcoders: add a linear skip path W_skip from input to target (a skip transcoder)."""
+    matryoshka: tuple[int, ...] = field(default=(), metadata={"sep": ","})
+    """topk family: widths of nested prefixes of the dictionary, each trained to reconstruct on
+    its own beside the whole (Matryoshka SAEs, Bussmann et al. 2025; e.g. 128,512,2048 for
+    d_sae 4096). Empty: a plain topk/batchtopk SAE."""
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -63,6 +67,13 @@ class SAEConfig:
             raise SAEError("bandwidth and threshold_init must be positive")
         if not 0 < self.threshold_ema <= 1:
             raise SAEError(f"threshold_ema must be in (0, 1], got {self.threshold_ema}")
+        if self.matryoshka:
+            if not self.topk_family:
+                raise SAEError(f"--matryoshka is for --arch topk or batchtopk, not {self.arch}")
+            ws = list(self.matryoshka)
+            if ws != sorted(set(ws)) or ws[0] < 1 or ws[-1] >= self.d_sae:
+                raise SAEError(f"--matryoshka {','.join(map(str, ws))}: give increasing widths between 1 and "
+                               f"--d_sae {self.d_sae} (exclusive; the whole dictionary is always the last level)")
         if self.dead_tokens < 1:
             raise SAEError(f"dead_tokens must be positive, got {self.dead_tokens}")
 
@@ -174,7 +185,7 @@ def to_dict(cfg) -> dict:
 
 def from_dict(cls, d: dict):
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})  # JSON lists
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ over the target's width; y = x for an SAE, the other site for a transcoder) and 
   relu      + l1 * sum_i f_i * ||W_dec[i]||           (L1 weighted by decoder row norms)
   jumprelu  + l1 * sum_i H(pre_i - theta_i)           (L0; pseudo-gradients, Rajamanoharan et al.)
   topk, batchtopk  + aux_coeff * aux-k loss           (dead latents reconstruct the residual)
+  matryoshka (topk family with cfg.matryoshka widths w_1 < ... < w_G):
+                   + sum_g ||y - y_hat(latents < w_g)||^2 (each prefix reconstructs on its own)
 """
 
 from __future__ import annotations
@@ -120,8 +122,18 @@ def loss_fn(sae: SAE, rows: Float[Array, "b d_row"], hyper: Hyper, l1_scale: Flo
     st = _stats(y, recon, (vals > 0).sum(-1).mean(), fired)
     resid = jax.lax.stop_gradient(y - recon)
     aux = _aux_k_loss(sae, x, resid, dead, cfg) if with_aux and cfg.aux_coeff > 0 else jnp.zeros((), x.dtype)
-    loss = st["mse"] + cfg.aux_coeff * aux
+    loss = st["mse"] + cfg.aux_coeff * aux + _prefix_mse(sae, x, y, vals, idx, cfg)
     return loss, dict(st, sparsity=jnp.float32(0), aux=aux, batch_threshold=batch_thr)
+
+
+def _prefix_mse(sae: SAE, x, y, vals, idx, cfg: SAEConfig):
+    """Matryoshka: the reconstruction error of every nested prefix of the dictionary, summed.
+    The decode of each prefix costs only its own active latents (the gather skips zeros)."""
+    total = jnp.zeros((), x.dtype)
+    for width in cfg.matryoshka:
+        inner = sparse_decode(vals * (idx < width), idx, sae.W_dec) + sae.b_dec + sae.skip_path(x)
+        total = total + ((y - inner) ** 2).sum(-1).mean()
+    return total
 
 
 def _aux_k_loss(sae: SAE, x, resid, dead, cfg: SAEConfig):

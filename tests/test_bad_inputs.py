@@ -167,6 +167,10 @@ ROWS = [
      "error: the prompt is 2102 tokens (BOS included) but {model} reads at most 2048"),
     # the rest
     ("smoke-unknown-model", "smoke --model no-such-model", "error: unknown model 'no-such-model'"),
+    ("smoke-layer-out-of-range", "smoke --model {model} --hook blocks.99.hook_resid_pre", "error: layer 99 out of range"),
+    ("smoke-unknown-hook", "smoke --model {model} --hook blocks.1.hook_bogus",
+     "error: unknown hook 'blocks.1.hook_bogus'; valid hooks"),
+    ("smoke-absent-device", "smoke --model {model} --device cuda:7", "error: "),
     ("ioi-unknown-model", "ioi --model no-such-model --out {root}/o", "error: unknown model 'no-such-model'"),
     ("circuit-unknown-method", "circuit --model {model} --methods eap,acdc --out {root}/o", "error: unknown method 'acdc'"),
     ("circuit-unknown-task", "circuit --model {model} --task sva --out {root}/o", "error: unknown task 'sva'"),

@@ -168,7 +168,8 @@ def test_graph_page_in_headless_chromium(tmp_path):
             # not an annotation at all: a notice, no exception
             (tmp_path / "bad.json").write_text("[1, 2")
             page.set_input_files("#load-file", str(tmp_path / "bad.json"))
-            page.wait_for_function("document.getElementById('notice').textContent.indexOf('cannot load') >= 0")
+            # a locator, not wait_for_function: the page's CSP forbids the eval that one needs
+            page.locator("#notice", has_text="cannot load").wait_for()
         finally:
             browser.close()
     assert errors == []

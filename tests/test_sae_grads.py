@@ -48,8 +48,9 @@ def _fd_report() -> dict:
     from sae_jax.modules import init_sae
 
     out = {}
-    for arch in ("relu", "topk", "batchtopk", "jumprelu"):
-        cfg = SAEConfig(arch=arch, d_in=12, d_sae=40, k=3, aux_k=6, threshold_init=0.3, bandwidth=0.2)
+    for name in ("relu", "topk", "batchtopk", "jumprelu", "matryoshka"):
+        arch, nested = ("batchtopk", (8, 20)) if name == "matryoshka" else (name, ())
+        cfg = SAEConfig(arch=arch, d_in=12, d_sae=40, k=3, aux_k=6, threshold_init=0.3, bandwidth=0.2, matryoshka=nested)
         key = jax.random.PRNGKey(1)
         sae = jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a,
                            init_sae(cfg, key, jnp.zeros(12)))
@@ -61,7 +62,16 @@ def _fd_report() -> dict:
             resid = jax.random.normal(jax.random.PRNGKey(5), x.shape, jnp.float64)
             dead = jnp.arange(40) % 3 == 0
             out["aux_k"] = _check(sae, lambda s: _aux_k_loss(s, x, resid, dead, cfg))
-        out[arch] = _check(sae, f)
+        out[name] = _check(sae, f)
+        if name == "matryoshka":  # the loss is batchtopk's plus each prefix's error, computed here densely
+            flat_cfg = SAEConfig(**{**cfg.__dict__, "matryoshka": ()})
+            plain = loss_fn(sae, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), flat_cfg)[0]
+            pre = jax.nn.relu((x - sae.b_dec) @ sae.W_enc + sae.b_enc)
+            cand = jax.lax.top_k(pre, cfg.kmax)[0]                 # each token's k_max candidates
+            kept = jnp.sort(cand.reshape(-1))[-16 * 3]               # the batch keeps its 16 x k largest
+            f_all = jnp.where((pre >= cand[:, -1:]) & (pre >= kept) & (pre > 0), pre, 0.0)
+            prefix = sum((((f_all[:, :w] @ sae.W_dec[:w] + sae.b_dec) - x) ** 2).sum(-1).mean() for w in nested)
+            out["matryoshka_value"] = float(abs(f(sae) - plain - prefix) / prefix)
     # JumpReLU threshold: the pseudo-gradient formula of Rajamanoharan et al. (the true one is 0)
     z = jax.random.normal(jax.random.PRNGKey(4), (32, 5), jnp.float64)
     th, bw = jnp.full((5,), 0.2, jnp.float64), 0.5
@@ -80,8 +90,9 @@ def test_losses_match_float64_finite_differences():
     r = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads(r.stdout.strip().splitlines()[-1])
-    for arch in ("relu", "topk", "batchtopk", "jumprelu", "aux_k"):
+    for arch in ("relu", "topk", "batchtopk", "jumprelu", "matryoshka", "aux_k"):
         assert rep[arch] < 1e-6, (arch, rep[arch])
+    assert rep["matryoshka_value"] < 1e-12
     assert rep["jumprelu_theta"] < 1e-12 and rep["heaviside_theta"] < 1e-12
     assert rep["theta_grad_nonzero"] > 0.1  # some pre-activations sit inside the kernel
 

@@ -171,3 +171,41 @@ def test_two_devices_match_one(store_dir, tmp_path):
         assert rep[arch] < 1e-4, rep
         assert rep[arch + "_sharded"] == 2
 
+
+
+def test_heldout_metrics_leave_out_massive_tokens_and_measure_shrinkage(tmp_path):
+    """An SAE that reconstructs y / 2 exactly, on a store where 3 tokens have 100x the usual norm:
+    shrinkage 0.5, relative error 0.5 at every token, and the typical-token explained variance
+    computed over the other tokens only."""
+    from extract.store import StoreMeta, open_store
+    from extract.store_writer import StoreWriter
+    from sae_jax.config import SAEConfig
+    from sae_jax.metrics import evaluate
+    from sae_jax.modules import init_sae
+
+    d, rows = 8, 16
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, (4, rows, d)).astype(np.float32)
+    x[1, 3] *= 100
+    x[2, 5] *= 100
+    x[3, 0] *= 100
+    meta = StoreMeta(model="synthetic", weights="-", hook="blocks.0.hook_resid_pre", layer=0, d_model=d, ctx=rows + 1,
+                     keep_bos=False, n_windows=4, dtype="float32", corpus={"name": "synthetic"})
+    w = StoreWriter.create_or_resume(tmp_path / "store", meta)
+    tokens = np.ones((4, rows + 1), np.int32)
+    tokens[:, 0] = 0
+    w.write(x, tokens)
+    w.finish()
+    cfg = SAEConfig(arch="relu", d_in=d, d_sae=d)
+    sae = init_sae(cfg, jax.random.PRNGKey(0))
+    sae = eqx.tree_at(lambda s: (s.W_enc, s.W_dec, s.b_dec), sae, (jnp.eye(d), 0.5 * jnp.eye(d), jnp.zeros(d)))
+    (m,), _ = evaluate(sae, None, None, open_store(tmp_path / "store"), np.arange(4), 1.0, cfg, 10_000, rows=32)
+    flat = x.reshape(-1, d).astype(np.float64)
+    keep = np.linalg.norm(flat, axis=1) < 50
+    typical = flat[keep]
+    ev = 1 - 0.25 * (typical ** 2).sum() / ((typical - typical.mean(0)) ** 2).sum()
+    assert m["massive_tokens"] == 3 and m["eval_tokens"] == 64
+    assert m["shrinkage"] == pytest.approx(0.5, rel=1e-5)
+    assert m["rel_error_p50"] == pytest.approx(0.5, rel=1e-5) and m["rel_error_p90"] == pytest.approx(0.5, rel=1e-5)
+    assert m["explained_variance_typical"] == pytest.approx(ev, rel=1e-5)
+    assert m["explained_variance"] > m["explained_variance_typical"]   # the massive tokens flatter the global ratio
