@@ -88,8 +88,9 @@ def main() -> None:
         rows.append(dict(measure="Matryoshka MCC - TopK MCC", value=round(by["matryoshka"]["mcc"] - by["topk"]["mcc"], 4),
                          goal=">= 0"))
     _plot(table, work / "mcc.png", f"{cfg.n_features} true features in {cfg.d} dims, d_sae {d_sae}, L0 ~{k}")
-    write_results("ground_truth" if a.setting == "hard" else "ground_truth_small", rows, dict(per_arch=table, world=world, setting=a.setting, d_sae=d_sae, k=k,
-                                             steps=a.steps, batch=a.batch, cpu=cpu_model(), peak_rss_mb=peak_rss_mb()))
+    name = "ground_truth" if a.setting == "hard" else "ground_truth_small"
+    write_results(name, rows, dict(per_arch=table, world=world, setting=a.setting, d_sae=d_sae, k=k, steps=a.steps,
+                                   batch=a.batch, cpu=cpu_model(), peak_rss_mb=peak_rss_mb()))
 
 
 def _plot(table: list[dict], path: Path, title: str) -> None:
