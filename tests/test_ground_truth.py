@@ -128,3 +128,19 @@ def test_metrics_agree_with_sae_lens(small_store, tmp_path):
     assert set(theirs) <= set(ours)
     for key, val in theirs.items():
         assert ours[key] == pytest.approx(val, rel=1e-4, abs=1e-5), key
+
+
+def test_stability_across_seeds_on_known_answers():
+    from sae_jax.evals.stability import cross_seed, spread
+
+    rng = np.random.default_rng(3)
+    dec = rng.standard_normal((64, 256)).astype(np.float32)
+    same = -dec[rng.permutation(64)] * 3                    # another seed that found the same latents
+    other = rng.standard_normal((64, 256)).astype(np.float32)
+    assert cross_seed([dec, same])["cross_seed_mcc"] == pytest.approx(1, abs=1e-6)
+    r = cross_seed([dec, same, other])                      # pairs: (1, low, low)
+    assert r["seeds"] == 3 and 0.3 < r["cross_seed_mcc"] < 0.5 and r["cross_seed_mcc_std"] > 0.3
+    s = spread([{"mcc": 0.5}, {"mcc": 0.7}], ["mcc"])
+    assert s["mcc"] == pytest.approx(0.6) and s["mcc_std"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="two seeds"):
+        cross_seed([dec])

@@ -100,6 +100,7 @@ def test_every_readme_command_runs(monkeypatch, capsys):
             argv, target = ["mechinterp", *cmd[1:], "--help"], None
         else:
             argv, target = [cmd[0], "--help"], str(REPO / cmd[0])
+            monkeypatch.syspath_prepend(str((REPO / cmd[0]).parent))   # as `python script.py` does (scripts/bench's _bench)
         monkeypatch.setattr(sys, "argv", argv)
         with pytest.raises(SystemExit) as exit_:
             if target:

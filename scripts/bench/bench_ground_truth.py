@@ -31,7 +31,8 @@ def matryoshka_widths(d_sae: int) -> tuple[int, ...]:
     return (d_sae // 16, d_sae // 4)
 
 
-def run_one(name: str, store: Path, out: Path, d_sae: int, k: int, steps: int, batch: int, lr: float | None) -> dict:
+def run_one(name: str, store: Path, out: Path, d_sae: int, k: int, steps: int, batch: int, lr: float | None,
+            seed: int) -> dict:
     from mechinterp.sae_format import load_export
     from sae_jax.config import TrainConfig
     from sae_jax.pipeline import train_sae
@@ -42,7 +43,7 @@ def run_one(name: str, store: Path, out: Path, d_sae: int, k: int, steps: int, b
     if kw.get("matryoshka") == "auto":
         kw["matryoshka"] = matryoshka_widths(d_sae)
     if not (out / "sae" / "metrics.json").exists():
-        train_sae(store, out, kw, TrainConfig(steps=steps, batch=batch, eval_tokens=20_000, lr=lr))
+        train_sae(store, out, kw, TrainConfig(steps=steps, batch=batch, eval_tokens=20_000, lr=lr, seed=seed))
     metrics = json.loads((out / "sae" / "metrics.json").read_text())
     cfg = json.loads((out / "sae" / "cfg.json").read_text())
     return dict(weights=load_export(out / "sae"), train=metrics, wall_s=cfg["mechinterp"].get("wall_s"))
@@ -57,11 +58,14 @@ def main() -> None:
     p.add_argument("--width", type=float, default=1.0, help="d_sae as a multiple of the true feature count")
     p.add_argument("--archs", default=",".join(ARCHS))
     p.add_argument("--eval_samples", type=int, default=20_000)
+    p.add_argument("--seeds", type=int, default=1, help="train each SAE with this many seeds: metrics as mean +- std, "
+                                                         "and how alike the seeds' dictionaries are")
     p.add_argument("--work", default=str(BENCH_DIR / "ground_truth"))
     a = p.parse_args()
 
     from extract.store import open_store
     from sae_jax.evals.ground_truth import fresh_samples, ground_truth_metrics
+    from sae_jax.evals.stability import cross_seed, spread
     from sae_jax.ground_truth import SMALL, GroundTruthConfig, from_store, write_store
 
     work = Path(a.work) / a.setting
@@ -74,23 +78,30 @@ def main() -> None:
     d_sae = int(cfg.n_features * a.width)
     print(f"world: {json.dumps(world)}; SAEs: d_sae {d_sae}, k {k}", flush=True)
     table = []
+    keys = ["mcc", "recovered", "feature_f1", "latent_f1", "uniqueness", "l0", "explained_variance", "shrinkage", "dead",
+            "wall_s"]
     for name in a.archs.split(","):
-        r = run_one(name, store, work / name, d_sae, k, a.steps, a.batch, a.lr)
-        m = ground_truth_metrics(*r["weights"], gt.features, fresh_samples(gt, a.eval_samples))
-        table.append(dict(arch=name, mcc=m["mcc"], recovered=m["recovered"], feature_f1=m["feature_f1"],
-                          latent_f1=m["latent_f1"], uniqueness=m["uniqueness"], l0=m["l0"],
-                          explained_variance=m["explained_variance"], shrinkage=m["shrinkage"],
-                          dead=r["train"]["dead"], wall_s=r["wall_s"]))
+        runs, decoders = [], []
+        for seed in range(a.seeds):
+            r = run_one(name, store, work / (name if seed == 0 else f"{name}_s{seed}"), d_sae, k, a.steps, a.batch,
+                        a.lr, seed)
+            m = ground_truth_metrics(*r["weights"], gt.features, fresh_samples(gt, a.eval_samples))
+            runs.append(dict(m, dead=r["train"]["dead"], wall_s=r["wall_s"]))
+            decoders.append(r["weights"][0]["W_dec"])
+        table.append(dict(arch=name, **spread(runs, keys), **(cross_seed(decoders) if a.seeds > 1 else {})))
     by = {r["arch"]: r for r in table}
-    rows = [dict(measure=f"{r['arch']}: MCC / recovered (cos >= 0.9) / feature F1",
-                 value=f"{r['mcc']:.3f} / {r['recovered']:.3f} / {r['feature_f1']:.3f}", goal="") for r in table]
+    rows = [dict(measure=f"{r['arch']}: MCC / recovered (cos >= 0.9) / feature F1" + (f", {a.seeds} seeds" if a.seeds > 1 else ""),
+                 value=" / ".join(f"{r[key]:.3f}" + (f" +- {r[key + '_std']:.3f}" if a.seeds > 1 else "")
+                                  for key in ("mcc", "recovered", "feature_f1")), goal="") for r in table]
+    rows += [dict(measure=f"{r['arch']}: cross-seed MCC of the dictionaries", value=f"{r['cross_seed_mcc']:.3f}", goal="")
+             for r in table if a.seeds > 1]
     if "matryoshka" in by and "topk" in by:
         rows.append(dict(measure="Matryoshka MCC - TopK MCC", value=round(by["matryoshka"]["mcc"] - by["topk"]["mcc"], 4),
                          goal=">= 0"))
     _plot(table, work / "mcc.png", f"{cfg.n_features} true features in {cfg.d} dims, d_sae {d_sae}, L0 ~{k}")
     name = "ground_truth" if a.setting == "hard" else "ground_truth_small"
     write_results(name, rows, dict(per_arch=table, world=world, setting=a.setting, d_sae=d_sae, k=k, steps=a.steps,
-                                   batch=a.batch, cpu=cpu_model(), peak_rss_mb=peak_rss_mb()))
+                                   batch=a.batch, seeds=a.seeds, cpu=cpu_model(), peak_rss_mb=peak_rss_mb()))
 
 
 def _plot(table: list[dict], path: Path, title: str) -> None:
@@ -103,7 +114,8 @@ def _plot(table: list[dict], path: Path, title: str) -> None:
     x = np.arange(len(table))
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for i, key in enumerate(keys):
-        ax.bar(x + (i - 2) * 0.16, [r[key] for r in table], 0.16, label=key)
+        ax.bar(x + (i - 2) * 0.16, [r[key] for r in table], 0.16, label=key,
+               yerr=[r.get(f"{key}_std", 0) for r in table], capsize=2)   # the spread over seeds, if several
     ax.set_xticks(x, [r["arch"] for r in table])
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=9)
