@@ -139,10 +139,11 @@ class GroundTruth:
             z += self.factors.astype(np.float32) @ rng.standard_normal((cfg.corr_rank, n), dtype=np.float32)
         fire = z < ndtri(self.p).astype(np.float32)[:, None]
         del z
-        for level in self.levels:                 # top-down: a child needs its parent
-            fire[level] &= fire[self.parent[level]]
         if cfg.mutually_exclusive:
             self._one_child_each(fire, rng)
+        else:
+            for level in self.levels:             # top-down: a child needs its parent
+                fire[level] &= fire[self.parent[level]]
         coef = np.zeros((n, cfg.n_features), np.float32)
         fired = fire.T
         coef[fired] = np.exp(cfg.magnitude_std * rng.standard_normal(int(fire.sum()), dtype=np.float32)
@@ -151,8 +152,8 @@ class GroundTruth:
         return x.astype(np.float32), coef
 
     def _one_child_each(self, fire: np.ndarray, rng) -> None:
-        """Keep one firing child per parent (chosen at random among those that fired), top-down so
-        a dropped child takes its own children with it. A level lists each parent's children as
+        """Keep one firing child per parent (chosen at random among those that fired) and only while
+        the parent fires, top-down so a dropped child takes its own children with it. A level lists each parent's children as
         one contiguous block of `branching` (_hierarchy builds it so). fire: [n_features, n]."""
         b = self.cfg.branching
         for level in self.levels:

@@ -41,6 +41,8 @@ def _check(sae, f, skip_b_dec=False) -> float:
 
 def _fd_report() -> dict:
     """Runs in a float64 subprocess: relative error of <grad, v> vs central differences."""
+    from dataclasses import replace
+
     import equinox as eqx
 
     from sae_jax.config import SAEConfig
@@ -64,8 +66,7 @@ def _fd_report() -> dict:
             out["aux_k"] = _check(sae, lambda s: _aux_k_loss(s, x, resid, dead, cfg))
         out[name] = _check(sae, f)
         if name == "matryoshka":  # the loss is batchtopk's plus each prefix's error, computed here densely
-            flat_cfg = SAEConfig(**{**cfg.__dict__, "matryoshka": ()})
-            plain = loss_fn(sae, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), flat_cfg)[0]
+            plain = loss_fn(sae, x, hyper, jnp.float64(1.0), jnp.zeros(40, bool), replace(cfg, matryoshka=()))[0]
             pre = jax.nn.relu((x - sae.b_dec) @ sae.W_enc + sae.b_enc)
             cand = jax.lax.top_k(pre, cfg.kmax)[0]                 # each token's k_max candidates
             kept = jnp.sort(cand.reshape(-1))[-16 * 3]               # the batch keeps its 16 x k largest
