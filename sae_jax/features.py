@@ -38,9 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mechinterp import sae_format
-from mechinterp.sae_format import kind, load_export, open_sae_store
+from mechinterp.sae_format import DENSE_FREQ, kind, load_export, open_sae_store
 from mechinterp.stats_format import FeatureStats
-from sae_jax.metrics import DENSE_FREQ
 from sae_jax.row_hash import row_hash, row_unhash
 
 _EMPTY = np.uint32(0xFFFFFFFF)

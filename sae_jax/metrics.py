@@ -19,11 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mechinterp.sae_format import DENSE_FREQ, MASSIVE
 from sae_jax.config import SAEConfig
 from sae_jax.modules import SAE, encode, split_row
-
-DENSE_FREQ = 0.1
-MASSIVE = 10.0
 
 
 def iter_rows(store, windows: np.ndarray, max_tokens: int, rows: int):

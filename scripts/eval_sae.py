@@ -1,4 +1,4 @@
-"""`mechinterp eval-sae` as a script: CE-loss recovered of an SAE (python scripts/eval_sae.py --help)."""
+"""`mechinterp eval-sae` as a script: the evaluation suite of an SAE (python scripts/eval_sae.py --help)."""
 
 from mechinterp.stages.eval_sae import main
 

@@ -52,6 +52,9 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
     half = copy(w["store"], "store_half") / "meta.json"          # as a dump interrupted half-way leaves it
     half.write_text(json.dumps({**json.loads(half.read_text()), "complete": False, "windows_done": 20}))
     (copy(w["sae"], "sae_listcfg") / "cfg.json").write_text("[1, 2]")
+    (copy(w["sae"], "sae_nometrics") / "metrics.json").unlink()
+    gone = copy(w["sae"], "sae_store_gone") / "cfg.json"          # trained on a store since deleted
+    gone.write_text(gone.read_text().replace(json.dumps(w["store"]), json.dumps(str(root / "deleted_store"))))
     mlp_post = copy(w["sae"], "sae_mlp_post") / "cfg.json"       # a hook that exists, with another width (128)
     mlp_post.write_text(mlp_post.read_text().replace("blocks.1.hook_resid_pre", "blocks.1.mlp.hook_post"))
     from test_attribution import write_set
@@ -147,6 +150,16 @@ ROWS = [
     ("eval-zero-windows", "eval-sae --sae {sae} --n_windows 0", "error: --n_windows 0: evaluate on at least 1"),
     ("eval-other-model", "eval-sae --sae {sae} --model smollm2-135m-q4", "error: --model 'smollm2-135m-q4' is not the model"),
     ("eval-cfg-not-object", "eval-sae --sae {sae_listcfg}", "error: {sae_listcfg}/cfg.json holds a JSON list"),
+    ("eval-unknown-metric", "eval-sae --sae {sae} --metrics core,purity", "error: --metrics: unknown metric 'purity'"),
+    ("eval-unknown-probe-set", "eval-sae --sae {sae} --metrics probing --probe_sets imdb",
+     "error: unknown labelled set 'imdb': use one of bbc_topic"),
+    ("eval-probe-set-too-small", "eval-sae --sae {sae} --metrics probing --n_probe_train 10",
+     "error: --n_probe_train 10: a probe needs at least 20 texts"),
+    ("eval-class-too-small", "eval-sae --sae {sae} --metrics probing --probe_sets bbc_topic --n_probe_test 20",
+     "error: labelled set bbc_topic: class 'business' has 4 test texts, fewer than the 5"),
+    ("eval-store-gone", "eval-sae --sae {sae_store_gone}", "error: {sae_store_gone} was trained on the activation store"),
+    ("compare-not-evaluated", "compare-saes --saes {sae} {sae_nometrics} --out {root}/o",
+     "error: {sae_nometrics} has no metrics.json; evaluate it first"),
     ("browse-store-of-other-hook", "browse --sae {sae} --acts {store_mlp} --out {root}/o --no_model",
      "error: SAE {sae} was trained on hook blocks.1.hook_resid_pre but store {store_mlp} holds hook blocks.1.hook_mlp_out"),
     ("browse-bad-port", "browse --sae {sae} --out {root}/o --serve --port 70000", "error: --port 70000 is not a TCP port"),

@@ -48,26 +48,39 @@ def tokenize(model, texts: list[str]) -> list[list[int]]:
     return [bos + model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
 
-@torch.no_grad()
+def site_batches(model, ids: list[list[int]], hook: str, batch: int = 32):
+    """Yield (indices into ids, activations [b, t, d] fp32 on the CPU, mask [b, t]: True at the real
+    non-BOS positions) for batches of similar length (sorted by length, right-padded)."""
+    first = 1 if model.bos_token_id is not None else 0
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    stop = model.min_stop_layer([hook])
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    with torch.no_grad():
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            t = max(len(ids[i]) for i in idx)
+            tokens = torch.full((len(idx), t), pad, dtype=torch.long)
+            mask = torch.zeros(len(idx), t, dtype=torch.bool)
+            for j, i in enumerate(idx):
+                tokens[j, :len(ids[i])] = torch.tensor(ids[i])
+                mask[j, first:len(ids[i])] = True
+            _, cache = model.run_with_cache(tokens.to(model.device), names=[hook], stop_at_layer=stop)
+            yield idx, cache[hook].float().cpu(), mask
+
+
 def site_activations(model, texts: list[str], hook: str, batch: int = 32) -> TokenActs:
     """TokenActs of `texts` at `hook` (fp32, on the CPU)."""
     ids = tokenize(model, texts)
-    first = 1 if model.bos_token_id is not None else 0
     T = max(len(i) for i in ids)
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     tokens = torch.full((len(ids), T), pad, dtype=torch.long)
     mask = torch.zeros(len(ids), T, dtype=torch.bool)
+    acts = torch.zeros(len(ids), T, model.d_model)
     for i, row in enumerate(ids):
         tokens[i, :len(row)] = torch.tensor(row)
-        mask[i, first:len(row)] = True
-    name, stop = hook, model.min_stop_layer([hook])
-    acts = torch.zeros(len(ids), T, model.d_model)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    for s in range(0, len(order), batch):
-        idx = order[s:s + batch]
-        t = max(len(ids[i]) for i in idx)
-        _, cache = model.run_with_cache(tokens[idx, :t].to(model.device), names=[name], stop_at_layer=stop)
-        acts[idx, :t] = cache[name].float().cpu()
+    for idx, a, m in site_batches(model, ids, hook, batch):
+        acts[idx, :a.shape[1]] = a
+        mask[idx, :m.shape[1]] = m
     return TokenActs(acts, mask, tokens, hook)
 
 

@@ -1,7 +1,10 @@
-"""CE-loss recovered, KL and delta loss of an exported SAE spliced into its model, on the
-held-out windows of its activation store; added to the SAE's metrics.json.
+"""The evaluation suite of an exported SAE: core reconstruction and CE-loss recovered (--suite core),
+plus sparse probing and first-letter absorption (--suite full); results in the SAE's metrics.json
+and its page eval.html.
 
-    mechinterp eval-sae --sae DIR [--acts STORE] [--n_windows 64] [--device D]
+    mechinterp eval-sae --sae DIR [--suite core|full] [--metrics probing,absorption] [--acts STORE]
+
+A metric already in metrics.json is kept (the suite resumes where it stopped); --rerun recomputes.
 """
 
 from __future__ import annotations
@@ -13,20 +16,28 @@ from mechinterp.stages import config_parser, user_errors
 
 
 def parser(prog=None):
-    from interventions.evaluate import EvalConfig
+    from interventions.evals.suite import SuiteConfig
 
-    return config_parser(__doc__, prog, EvalConfig)
+    return config_parser(__doc__, prog, SuiteConfig)
+
+
+def _headline(metrics: dict) -> dict:
+    pick = {"core": ("explained_variance_typical", "shrinkage", "l0"),
+            "ce_loss": ("ce_loss_recovered", "kl_sae", "delta_loss"),
+            "absorption": ("mean_absorption_fraction", "mean_full_absorption_rate", "letters_evaluated")}
+    out = {f"{s}.{k}": metrics[s].get(k) for s, keys in pick.items() if s in metrics for k in keys}
+    if "probing" in metrics:
+        out.update({f"probing.{k}": v for k, v in metrics["probing"]["mean"].items()})
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from interventions.evaluate import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
+        from interventions.evals.suite import SuiteConfig, run_suite
+        from mechinterp.sae_pages import write_sae_page
 
-        cfg = build(EvalConfig, a)
-        model, sae = cfg.load()
-        windows, first_pos = heldout_tokens(sae, cfg.n_windows, cfg.acts)
-        result = ce_loss_recovered(model, sae, windows, first_pos, cfg.batch, progress=True)
-        path = merge_metrics(cfg.sae, "ce_loss", result)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}, indent=1))
-        print(f"wrote {path}")
+        cfg = build(SuiteConfig, a)
+        metrics = run_suite(cfg)
+        print(json.dumps(_headline(metrics), indent=1))
+        print(f"wrote {cfg.sae}/metrics.json and {write_sae_page(cfg.sae)}")

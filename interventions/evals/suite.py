@@ -1,0 +1,111 @@
+"""The evaluation suite of one exported SAE: each metric its own module, each result added under
+its name to the SAE's metrics.json (a metric already there is kept unless --rerun), then eval.html.
+
+    core        reconstruction on the held-out windows (interventions.evals.core), with the JAX
+                side's training-time numbers beside it where metrics.json has them
+    ce_loss     CE-loss recovered, KL, delta loss (interventions.evaluate)
+    probing     sparse probing on labelled text (interventions.evals.probing)
+    absorption  first-letter feature absorption (interventions.evals.absorption)
+
+--suite core runs core and ce_loss; --suite full adds probing and absorption; --metrics picks any.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from interventions.evaluate import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
+
+SUITES = {"core": ("core", "ce_loss"), "full": ("core", "ce_loss", "probing", "absorption")}
+METRICS = ("core", "ce_loss", "probing", "absorption")
+
+
+@dataclass(frozen=True)
+class SuiteConfig(EvalConfig):
+    suite: str = "core"
+    """core (reconstruction + CE loss) or full (+ sparse probing + absorption)."""
+    metrics: str = ""
+    """Comma-separated metrics to run instead of the suite's: core, ce_loss, probing, absorption."""
+    rerun: bool = False
+    """Recompute metrics already in metrics.json (by default they are kept: the suite resumes)."""
+    probe_sets: str = "bbc_topic,bios_profession,bios_gender,sentiment"
+    """Labelled sets for sparse probing (interventions.evals.labelled: also spam, sotu_party)."""
+    n_probe_train: int = 1000
+    """Training texts per labelled set (class-balanced where the classes allow; SAEBench: 4000)."""
+    n_probe_test: int = 400
+    """Test texts per labelled set."""
+    probe_ctx: int = 128
+    """Tokens of each labelled text that are read (SAEBench: 128)."""
+    absorption_words: int = 3000
+    """Single-token words for the first-letter task (80% train the probes, 20% test)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.suite not in SUITES:
+            raise ValueError(f"--suite {self.suite!r}: use core or full")
+        bad = [m for m in self.metric_list() if m not in METRICS]
+        if bad:
+            raise ValueError(f"--metrics: unknown metric {bad[0]!r}; use some of {', '.join(METRICS)}")
+        for name in ("n_probe_train", "n_probe_test"):
+            if getattr(self, name) < 20:
+                raise ValueError(f"--{name} {getattr(self, name)}: a probe needs at least 20 texts")
+        if self.absorption_words < 260:
+            raise ValueError(f"--absorption_words {self.absorption_words}: the 26 letters need at least 260 words")
+
+    def metric_list(self) -> list[str]:
+        return [m.strip() for m in self.metrics.split(",") if m.strip()] or list(SUITES[self.suite])
+
+
+def _log(msg: str) -> None:
+    print(f"[eval] {msg}", flush=True)
+
+
+def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
+    """Run the chosen metrics on cfg.sae; returns metrics.json as it ends up."""
+    from interventions.evals.labelled import load_labelled
+
+    if model is None:
+        model, sae = cfg.load()
+    hook = sae.check_fits(model)
+    path = Path(cfg.sae) / "metrics.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    want = cfg.metric_list()
+    sets = []
+    if "probing" in want and (cfg.rerun or "probing" not in done):  # labelled sets first: a bad one stops early
+        sets = [load_labelled(s.strip(), cfg.n_probe_train, cfg.n_probe_test, cfg.seed)
+                for s in cfg.probe_sets.split(",") if s.strip()]
+        for s in sets:
+            s.check(min_per_class=5)
+    windows = first_pos = None
+    for name in want:
+        if name in done and not cfg.rerun:
+            _log(f"{name}: already in {path} (--rerun recomputes)")
+            continue
+        t0 = time.perf_counter()
+        _log(f"{name} ...")
+        if name in ("core", "ce_loss") and windows is None:
+            windows, first_pos = heldout_tokens(sae, cfg.n_windows, cfg.acts)
+        if name == "core":
+            from interventions.evals.core import reconstruction_metrics
+
+            result = reconstruction_metrics(model, sae, windows, first_pos, cfg.batch, hook)
+            result["jax_at_training"] = {k: done[k] for k in ("fvu", "explained_variance_typical", "shrinkage",
+                                                               "l0", "rel_error_p90") if k in done}
+        elif name == "ce_loss":
+            result = ce_loss_recovered(model, sae, windows, first_pos, cfg.batch, hook, progress=True)
+        elif name == "probing":
+            from interventions.evals.probing import sparse_probing
+
+            result = sparse_probing(model, sae, sets, hook, cfg.probe_ctx, seed=cfg.seed, progress=_log)
+        else:
+            from interventions.evals.absorption import absorption
+
+            result = absorption(model, sae, hook, cfg.absorption_words, seed=cfg.seed, progress=_log)
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+        merge_metrics(cfg.sae, name, result)
+        done[name] = result
+        _log(f"{name}: done in {result['seconds']} s")
+    return done
