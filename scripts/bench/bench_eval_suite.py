@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from _bench import BENCH_DIR, bench_parser, cpu_model, peak_rss_mb, write_results
+from _bench import BENCH_DIR, PEER_ENV, REPO, bench_parser, cpu_model, peak_rss_mb, write_results
 from bench_ground_truth import matryoshka_widths
 
 ARCHS = {"topk": dict(arch="topk"), "batchtopk": dict(arch="batchtopk"),
@@ -44,6 +44,35 @@ def train(name: str, acts: Path, out: Path, d_sae: int, k: int, steps: int, seed
     if not (out / "sae" / "metrics.json").exists():
         train_sae(acts, out, kw, TrainConfig(steps=steps, batch=1024, eval_tokens=20_000, seed=seed))
     return out / "sae"
+
+
+def saebench_peer(model, sae_dir: Path, cfg, out: Path) -> dict:
+    """SAEBench's own probing code (.venv-bench-saebench) on the pooled features our suite probed:
+    {set: {metric: (ours, SAEBench's)}}. Negatives are drawn by each side's own RNG."""
+    import subprocess
+
+    import numpy as np
+
+    from interventions.evals.labelled import load_labelled
+    from interventions.evals.probing import pooled_features
+    from interventions.sae import load_sae
+
+    sae, ours = load_sae(sae_dir), json.loads((sae_dir / "metrics.json").read_text())["probing"]
+    arrays = {}
+    for name in cfg.probe_sets.split(","):
+        data = load_labelled(name, cfg.n_probe_train, cfg.n_probe_test, cfg.seed)
+        (raw_tr, lat_tr), (raw_te, lat_te) = (pooled_features(model, sae, t, sae.hook_name, cfg.probe_ctx)
+                                              for t in (data.train_texts, data.test_texts))
+        arrays.update({f"{name}/train_raw": raw_tr, f"{name}/test_raw": raw_te, f"{name}/train_lat": lat_tr,
+                       f"{name}/test_lat": lat_te, f"{name}/train_y": data.train_y, f"{name}/test_y": data.test_y,
+                       f"{name}/classes": np.array(data.classes)})
+    np.savez(out / "peer_features.npz", **arrays)
+    peer_py = REPO / ".venv-bench-saebench" / "bin" / "python"
+    subprocess.run([str(peer_py), str(REPO / "scripts/bench/peers/saebench_probing.py"), str(out / "peer_features.npz"),
+                    str(out / "peer_saebench.json")], check=True, env=PEER_ENV)
+    theirs = json.loads((out / "peer_saebench.json").read_text())
+    (out / "peer_features.npz").unlink()
+    return {s: {k: (ours[s][k], v) for k, v in theirs[s].items() if k in ours[s]} for s in ours if s in theirs}
 
 
 def main() -> None:
@@ -91,10 +120,17 @@ def main() -> None:
         rows.append(dict(measure="Matryoshka / TopK absorption fraction", value=round(mt["absorption"] / tk["absorption"], 3)
                          if tk["absorption"] else None, goal="<= 0.5"))
         rows.append(dict(measure="Matryoshka / TopK FVU", value=round(mt["fvu"] / tk["fvu"], 3), goal="<= 1.10"))
+    peer = {}
+    if (REPO / ".venv-bench-saebench" / "bin" / "python").exists() and "topk" in table:
+        peer = saebench_peer(model, out / "topk" / "sae", SuiteConfig(sae=str(out / "topk" / "sae")), out)
+        gaps = [abs(a - b) for per in peer.values() for a, b in per.values()]
+        rows.append(dict(measure="SAEBench 0.6.0's probing on our features (topk): max |ours - theirs| over sets and k",
+                         value=round(max(gaps), 3), goal="within sampling (negatives drawn apart)"))
     rows.append(dict(measure="suite seconds per SAE (first includes the model's forwards)", value=str(timings),
                      goal="<= 600 (16k SAE)"))
     write_results("eval_suite", rows, dict(cpu=cpu_model(), peak_rss_mb=round(peak_rss_mb()), saes=list(table.values()),
-                                           timings_s=timings, compare=str(pages["html"]), layer=a.layer, tokens=a.tokens,
+                                           timings_s=timings, saebench_peer=peer, compare=str(pages["html"]),
+                                           layer=a.layer, tokens=a.tokens,
                                            d_sae=a.d_sae, k=a.k, steps=a.steps))
 
 
