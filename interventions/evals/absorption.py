@@ -90,10 +90,12 @@ def _read_words(model, hook, words, n_shots, seed, batch) -> np.ndarray:
 
 
 def train_letter_probe(x: np.ndarray, y: np.ndarray, epochs: int = 50, lr: float = 1e-2, weight_decay: float = 1e-4,
-                       l1: float = 0.0, batch: int = 4096, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       l1: float = 0.0, batch: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(W [26, d], b [26]): one-vs-rest logistic outputs, BCE weighted by each letter's negatives /
     positives, Adam with the learning rate decayed exponentially to 1e-5 (SAEBench's train_multi_probe);
-    l1 adds l1 x mean over letters of |w|_1 (its k-sparse ranking probe)."""
+    l1 adds l1 x mean over letters of |w|_1 (its k-sparse ranking probe). SAEBench's batch is 4096 over
+    a whole vocabulary (~24k training words on SmolLM2's: ~300 steps); on our 2,400 words a batch of 512
+    gives about as many steps (with 4096, 50 full-batch steps underfit: probe F1 0.64 against 0.77)."""
     g = torch.Generator().manual_seed(seed)
     xt = torch.from_numpy(x).float()
     yt = torch.nn.functional.one_hot(torch.from_numpy(y).long(), len(LETTERS)).float()

@@ -9,7 +9,7 @@ The SAEs are evaluated in one process, so the model reads each labelled text and
 first SAE's suite time includes those forwards, the others' only the SAE's side. Goals: Matryoshka's
 absorption <= half of TopK's at the same L0 and width with FVU no more than 10% worse; the best
 SAE's top-1 probing accuracy >= the best single raw dimension's on every labelled set.
-Writes runs/bench/eval_suite.json and runs/bench/eval_suite/compare/compare.html.
+Writes runs/bench/eval_suite.json (runs/bench/<name of --out>.json) and OUT/compare/compare.html.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--rerun", default="", help="metrics to recompute on every SAE (e.g. probing); the rest resume")
     p.add_argument("--out", default=str(BENCH_DIR / "eval_suite"))
+    p.add_argument("--acts", default=None, help="an existing store to train on (default: dump one into OUT/acts)")
     a = p.parse_args()
     from _bench import bench_model
 
@@ -93,12 +95,15 @@ def main() -> None:
 
     out = Path(a.out)
     model = bench_model(a.model)
-    acts = store(model, a.layer, a.tokens, out / "acts")
+    acts = Path(a.acts) if a.acts else store(model, a.layer, a.tokens, out / "acts")
     rows, timings, dirs = [], {}, []
     for name in a.archs.split(","):
         sae_dir = train(name, acts, out / name, a.d_sae, a.k, a.steps, a.seed)
         t0 = time.perf_counter()
-        run_suite(SuiteConfig(sae=str(sae_dir), suite="full", seed=a.seed), model, load_sae(sae_dir))
+        sae = load_sae(sae_dir)
+        if a.rerun:
+            run_suite(SuiteConfig(sae=str(sae_dir), metrics=a.rerun, rerun=True, seed=a.seed), model, sae)
+        run_suite(SuiteConfig(sae=str(sae_dir), suite="full", seed=a.seed), model, sae)
         timings[name] = round(time.perf_counter() - t0, 1)
         write_sae_page(sae_dir)
         dirs.append(sae_dir)
@@ -128,7 +133,7 @@ def main() -> None:
                          value=round(max(gaps), 3), goal="within sampling (negatives drawn apart)"))
     rows.append(dict(measure="suite seconds per SAE (first includes the model's forwards)", value=str(timings),
                      goal="<= 600 (16k SAE)"))
-    write_results("eval_suite", rows, dict(cpu=cpu_model(), peak_rss_mb=round(peak_rss_mb()), saes=list(table.values()),
+    write_results(out.name, rows, dict(cpu=cpu_model(), peak_rss_mb=round(peak_rss_mb()), saes=list(table.values()),
                                            timings_s=timings, saebench_peer=peer, compare=str(pages["html"]),
                                            layer=a.layer, tokens=a.tokens,
                                            d_sae=a.d_sae, k=a.k, steps=a.steps))
