@@ -84,7 +84,7 @@ def _read_words(model, hook, words, n_shots, seed, batch) -> np.ndarray:
         ids.append(row)
         pos.append(p)
     out = np.zeros((len(ids), model.d_model), np.float32)
-    for idx, acts, _ in site_batches(model, ids, hook, batch):
+    for idx, acts, _ in site_batches(model, ids, hook, batch, desc=f"reading {len(ids)} word prompts"):
         out[idx] = acts[torch.arange(len(idx)), [pos[i] for i in idx]].numpy()
     return out
 

@@ -41,7 +41,7 @@ def token_activations(model, texts: list[str], hook: str, ctx: int = 128, batch:
     if key not in _TOKEN_ACTS:
         ids = [row[:ctx] for row in tokenize(model, texts)]
         per_text: list[np.ndarray] = [np.zeros((0, model.d_model), np.float16)] * len(ids)
-        for idx, acts, mask in site_batches(model, ids, hook, batch):
+        for idx, acts, mask in site_batches(model, ids, hook, batch, desc=f"reading {len(ids)} texts"):
             for j, i in enumerate(idx):
                 per_text[i] = acts[j][mask[j]].numpy().astype(np.float16)
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in per_text])])

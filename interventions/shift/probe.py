@@ -48,13 +48,19 @@ def tokenize(model, texts: list[str]) -> list[list[int]]:
     return [bos + model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
 
-def site_batches(model, ids: list[list[int]], hook: str, batch: int = 32):
+def site_batches(model, ids: list[list[int]], hook: str, batch: int = 32, desc: str | None = None):
     """Yield (indices into ids, activations [b, t, d] fp32 on the CPU, mask [b, t]: True at the real
-    non-BOS positions) for batches of similar length (sorted by length, right-padded)."""
+    non-BOS positions) for batches of similar length (sorted by length, right-padded). desc: show a
+    progress bar (texts/s, ETA) under that name."""
     first = 1 if model.bos_token_id is not None else 0
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     stop = model.min_stop_layer([hook])
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    bar = None
+    if desc:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(order), desc=desc, unit="text")
     with torch.no_grad():
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
@@ -66,6 +72,10 @@ def site_batches(model, ids: list[list[int]], hook: str, batch: int = 32):
                 mask[j, first:len(ids[i])] = True
             _, cache = model.run_with_cache(tokens.to(model.device), names=[hook], stop_at_layer=stop)
             yield idx, cache[hook].float().cpu(), mask
+            if bar:
+                bar.update(len(idx))
+    if bar:
+        bar.close()
 
 
 def site_activations(model, texts: list[str], hook: str, batch: int = 32) -> TokenActs:
