@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from mechinterp.sae_format import read_cfg
@@ -131,6 +132,20 @@ def write_sae_page(sae_dir: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- several SAEs
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    saes: tuple[str, ...]
+    """SAE export directories, each evaluated with `mechinterp eval-sae` first."""
+    out: str = "runs/compare"
+    """Output directory: compare.html, pareto.png, results.json."""
+
+    def __post_init__(self):
+        for d in self.saes:
+            read_cfg(d)
+            if not (Path(d) / "metrics.json").exists():
+                raise ValueError(f"{d} has no metrics.json; evaluate it first with `mechinterp eval-sae --sae {d}`")
 
 
 def pareto(points: list[tuple[float, float]], higher: bool) -> list[int]:

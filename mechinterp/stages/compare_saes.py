@@ -6,27 +6,21 @@ results.json with one row per SAE, read from each SAE's metrics.json (run eval-s
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mechinterp.stages import new_parser, user_errors
+from mechinterp.flags import build
+from mechinterp.stages import config_parser, user_errors
 
 
 def parser(prog=None):
-    p = new_parser(__doc__, prog)
-    p.add_argument("--saes", nargs="+", required=True, help="SAE export directories (each evaluated with eval-sae).")
-    p.add_argument("--out", default="runs/compare", help="Output directory (default runs/compare).")
-    return p
+    from mechinterp.sae_pages import CompareConfig
+
+    return config_parser(__doc__, prog, CompareConfig)
 
 
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from mechinterp.sae_format import read_cfg
-        from mechinterp.sae_pages import write_comparison
+        from mechinterp.sae_pages import CompareConfig, write_comparison
 
-        for d in a.saes:
-            read_cfg(d)
-            if not (Path(d) / "metrics.json").exists():
-                raise ValueError(f"{d} has no metrics.json; evaluate it first with `mechinterp eval-sae --sae {d}`")
-        paths = write_comparison(a.saes, a.out)
+        cfg = build(CompareConfig, a)
+        paths = write_comparison(cfg.saes, cfg.out)
         print(f"wrote {paths['html']}, {paths['png']} and {paths['json']}")
