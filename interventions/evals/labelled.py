@@ -130,4 +130,5 @@ def load_labelled(name: str, n_train: int = 1000, n_test: int = 400, seed: int =
             return _packaged(name, n_train, n_test, seed)
         except PackageError as e:
             raise LabelledError(f"labelled set {name}: {e}") from None
-    raise LabelledError(f"unknown labelled set {name!r}: use one of {', '.join(LABELLED_SETS)}")
+    raise LabelledError(f"unknown labelled set {name!r}: use one of {', '.join(LABELLED_SETS)}, or saep:NAME "
+                        "(a dataset of sae-probes, e.g. saep:113_movie_sent)")
