@@ -80,6 +80,48 @@ def test_integrated_gradients_track_exact_patching_better_than_one_step(tiny_mod
     assert err_ig < err_eap
 
 
+def test_acdc_prunes_by_real_patching_and_resumes(tiny_model_factory):
+    from extract.circuits.acdc import ACDCState, acdc, acdc_order
+
+    m = tiny_model_factory("llama")
+    g = CircuitGraph.of(m)
+    clean, corrupt = _prompts(n=4, seed=3)
+    ref = node_writes(m, g, corrupt)
+
+    def faith(circuit):
+        m_c, m_empty, m_full = patch_edges(m, g, clean, ref, torch.stack(
+            [g.valid & ~circuit, g.valid, torch.zeros_like(g.valid)]), _metric).mean(1)
+        return float((m_c - m_empty) / (m_full - m_empty))
+
+    order = acdc_order(g, g.valid)
+    assert len(order) == g.n_edges and order[0, 1] == g.logits and order[0, 0] == g.n_up - 1
+    assert (order[:, 1].diff() <= 0).all()  # from the logits back
+
+    keep_all = acdc(m, g, clean, ref, g.valid, _metric, threshold=0.0)  # only removals that help go
+    assert keep_all.faithfulness >= 1.0 - 1e-5 and keep_all.faithfulness == pytest.approx(faith(keep_all.kept), abs=1e-5)
+    assert acdc(m, g, clean, ref, g.valid, _metric, threshold=10.0).kept.sum() == 0
+
+    tau = 0.02
+    run = acdc(m, g, clean, ref, g.valid, _metric, threshold=tau)
+    removed = run.trials - int(run.kept.sum())
+    assert 0 < run.kept.sum() < g.n_edges and run.trials <= g.n_edges
+    assert run.faithfulness == pytest.approx(faith(run.kept), abs=1e-5)
+    assert run.faithfulness > 1.0 - removed * tau  # each removal cost less than tau
+    assert (run.deltas[run.kept] >= tau).all()  # each kept edge was tested and cost at least tau
+
+    saved = []
+
+    def interrupt(state):
+        saved.append(ACDCState(**{k: v.clone() if torch.is_tensor(v) else v for k, v in state.as_dict().items()}))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        acdc(m, g, clean, ref, g.valid, _metric, threshold=tau, save=interrupt, save_every=10)
+    assert saved[0].next == 10
+    resumed = acdc(m, g, clean, ref, g.valid, _metric, threshold=tau, state=saved[0])
+    assert torch.equal(resumed.kept, run.kept) and resumed.trials == run.trials
+
+
 def test_graph_sizes_pruning_and_head_circuits():
     g = CircuitGraph(n_layers=2, n_heads=2, n_kv_heads=1)
     assert (g.n_up, g.n_down) == (7, 11)

@@ -3,9 +3,10 @@
     from extract.circuits.discover import CircuitConfig, discover
     results = discover(load_model("smollm2-135m-q4"), CircuitConfig(task="ioi"))
 
-Methods: eap_ig (EAP with integrated gradients), eap, and nodes: the exact activation-patching
+Methods: eap_ig (EAP with integrated gradients), eap, nodes: the exact activation-patching
 ranking of heads (one head-patching sweep, the IOI lab's ranking) and MLPs, read as edges (an
-edge scores the smaller of its two ends' effects; the input and logits never limit it).
+edge scores the smaller of its two ends' effects; the input and logits never limit it), and
+acdc: EAP-IG's top edges pruned one by one with real patching (extract/circuits/acdc.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from extract.circuits.acdc import ACDCState, acdc, acdc_scores
 from extract.circuits.faithfulness import PERCENTAGES, curve, faithfulness, first_faithful, mean_writes
 from extract.circuits.graph import CircuitGraph
 from extract.circuits.roles import head_roles
@@ -28,7 +30,7 @@ from extract.ioi import patching as P
 from mechinterp import DEFAULT_MODEL
 from mechinterp.paths import stage_dir
 
-METHODS = ("eap_ig", "eap", "nodes")
+METHODS = ("eap_ig", "eap", "nodes", "acdc")
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class CircuitConfig:
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     task: str = "ioi"
     """ioi or greater_than (extract/circuits/tasks.py)."""
-    methods: str = ",".join(METHODS)
-    """Comma-separated: eap_ig, eap, nodes."""
+    methods: str = "eap_ig,eap,nodes"
+    """Comma-separated: eap_ig, eap, nodes, acdc (one patching forward per candidate edge: minutes)."""
     n_prompts: int = 32
     """Prompts the scores and the curves are computed on."""
     n_heldout: int = 32
@@ -55,6 +57,10 @@ class CircuitConfig:
     selection: str = "greedy"
     """How a curve point picks its edges: greedy (MIB's: grown from the logits, the best-scoring edge
     into the circuit each step) or topn (the top |scores|); both then pruned to input -> logits paths."""
+    acdc_candidates: float = 0.01
+    """ACDC starts from this fraction of the edges, EAP-IG's best (chosen by --selection)."""
+    acdc_threshold: float = 0.01
+    """ACDC removes an edge when that costs less than this much faithfulness."""
     n_edges: int | None = None
     """Edges of the chosen circuit (None: the smallest of the curve's sizes that reaches --goal)."""
     diagram_edges: int = 100
@@ -83,6 +89,10 @@ class CircuitConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.n_edges is not None and self.n_edges < 1:
             raise ValueError(f"--n_edges must be >= 1, got {self.n_edges}")
+        if not 0 < self.acdc_candidates <= 1:
+            raise ValueError(f"--acdc_candidates is a fraction of the edges in (0, 1], got {self.acdc_candidates}")
+        if self.acdc_threshold < 0:
+            raise ValueError(f"--acdc_threshold must be >= 0, got {self.acdc_threshold}")
         if self.n_heldout < 0:
             raise ValueError(f"--n_heldout must be >= 0, got {self.n_heldout}")
 
@@ -125,19 +135,7 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
     state = _State(out / "scores.pt", _key(model, cfg))
     scores, curves = {}, {}
     for method in cfg.method_list():
-        done = state.get(method)
-        if done is None or "scores" not in done:
-            t = time.time()
-            if method == "nodes":
-                s = node_scores(model, graph, task)
-            else:
-                s = edge_scores(model, graph, task.clean, task.corrupt, task.grad_metric(),
-                                steps=cfg.ig_steps if method == "eap_ig" else 1, batch=cfg.batch,
-                                progress=_progress(log, method))
-            done = state.put(method, {"scores": s, "score_seconds": round(time.time() - t, 2)})
-            log(f"  {method}: scores in {done['score_seconds']} s; faithfulness curve")
-        else:
-            log(f"  {method}: scores from {state.path} (same settings)")
+        done = _scores(model, graph, task, cfg, method, state, ref, log)
         scores[method] = done["scores"]
         if "curve" not in done:
             t = time.time()
@@ -145,6 +143,8 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
                       max_rows=cfg.max_rows, log=log)
             done = state.put(method, {**done, "curve": c | {"seconds": round(time.time() - t, 2)}})
         curves[method] = done["curve"] | {"score_seconds": done["score_seconds"]}
+        if "acdc_circuit" in done:
+            curves[method]["circuit"] = done["acdc_circuit"]
         log(f"    CPR {curves[method]['cpr']:.3f}  CMD {curves[method]['cmd']:.3f}")
     best = "eap_ig" if "eap_ig" in curves else cfg.method_list()[0]
     if cfg.n_edges is None:
@@ -170,6 +170,10 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
         result["chosen"]["heldout"] = faithfulness(model, graph, held.clean, held_ref, [chosen], held.grad_metric(),
                                                    max_rows=cfg.max_rows)["faithfulness"][0]
         log(f"  held-out templates and names: faithfulness {result['chosen']['heldout']:.3f}")
+        if "acdc" in curves:
+            kept = state.get("acdc")["acdc_state"]["kept"]
+            curves["acdc"]["circuit"]["heldout"] = faithfulness(
+                model, graph, held.clean, held_ref, [kept], held.grad_metric(), max_rows=cfg.max_rows)["faithfulness"][0]
     edge_list = graph.edges_json(chosen, scores[best])
     result["chosen"]["edge_list"] = edge_list
     from extract.circuits.diagram import draw
@@ -186,6 +190,48 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
                              result["chosen"]["edges"])]
     (out / "results.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _scores(model, graph, task, cfg: CircuitConfig, method: str, state: _State, ref, log) -> dict:
+    """A method's saved entry, its scores computed first when they are not saved yet."""
+    done = state.get(method)
+    if method == "acdc" and done and done.get("settings") != _acdc_settings(cfg):
+        done = None  # another threshold or candidate set: start over
+    if done is not None and "scores" in done:
+        log(f"  {method}: scores from {state.path} (same settings)")
+        return done
+    t = time.time()
+    if method == "acdc":
+        base = _scores(model, graph, task, cfg, "eap_ig", state, ref, log)["scores"]
+        candidates = graph.select(base, max(1, int(cfg.acdc_candidates * graph.n_edges)), cfg.selection)
+        saved = (done or {}).get("acdc_state")
+        if saved:
+            log(f"  acdc: resuming at edge {saved['next']} of {len(saved['order'])}")
+        else:
+            log(f"  acdc: pruning {int(candidates.sum())} EAP-IG edges, threshold {cfg.acdc_threshold}")
+        settings = _acdc_settings(cfg)
+        run = acdc(model, graph, task.clean, ref, candidates, task.grad_metric(), cfg.acdc_threshold,
+                   state=ACDCState(**saved) if saved else None, log=log,
+                   save=lambda st: state.put("acdc", {"settings": settings, "acdc_state": st.as_dict()}))
+        circuit = {"edges": int(run.kept.sum()), "faithfulness": round(run.faithfulness, 4), "trials": run.trials,
+                   "candidates": len(run.order), "threshold": cfg.acdc_threshold, "seconds": round(run.seconds, 1)}
+        log(f"  acdc: {circuit['edges']} of {circuit['candidates']} edges kept, faithfulness {run.faithfulness:.3f}, "
+            f"{run.trials} patching forwards in {run.seconds:.0f} s")
+        return state.put("acdc", {"settings": settings, "acdc_state": run.as_dict(), "acdc_circuit": circuit,
+                                  "scores": acdc_scores(run, base), "score_seconds": round(run.seconds, 2)})
+    if method == "nodes":
+        s = node_scores(model, graph, task)
+    else:
+        s = edge_scores(model, graph, task.clean, task.corrupt, task.grad_metric(),
+                        steps=cfg.ig_steps if method == "eap_ig" else 1, batch=cfg.batch,
+                        progress=_progress(log, method))
+    done = state.put(method, {"scores": s, "score_seconds": round(time.time() - t, 2)})
+    log(f"  {method}: scores in {done['score_seconds']} s")
+    return done
+
+
+def _acdc_settings(cfg: CircuitConfig) -> dict:
+    return {"candidates": cfg.acdc_candidates, "threshold": cfg.acdc_threshold}
 
 
 def _head(name: str) -> tuple[int, int] | None:

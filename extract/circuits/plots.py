@@ -9,14 +9,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LABELS = {"eap_ig": "EAP-IG", "eap": "EAP", "nodes": "node patching (heads, MLPs)"}
+LABELS = {"eap_ig": "EAP-IG", "eap": "EAP", "nodes": "node patching (heads, MLPs)",
+          "acdc": "ACDC on EAP-IG's candidates"}
 
 
 def plot_curves(result: dict, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for method, c in result["methods"].items():
-        ax.plot(c["edges"], c["faithfulness"], marker="o", ms=4,
-                label=f"{LABELS.get(method, method)}  CPR {c['cpr']:.2f}  CMD {c['cmd']:.2f}")
+        line, = ax.plot(c["edges"], c["faithfulness"], marker="o", ms=4,
+                        label=f"{LABELS.get(method, method)}  CPR {c['cpr']:.2f}  CMD {c['cmd']:.2f}")
+        if "circuit" in c:  # ACDC's own circuit: a point, not a ranking
+            ax.scatter([c["circuit"]["edges"]], [c["circuit"]["faithfulness"]], marker="*", s=160, zorder=6,
+                       color=line.get_color(), label=f"ACDC's circuit: {c['circuit']['edges']} edges, "
+                       f"threshold {c['circuit']['threshold']}")
     chosen = result["chosen"]
     ax.scatter([chosen["edges"]], [chosen["faithfulness"]], s=120, facecolors="none", edgecolors="k", zorder=5,
                label=f"chosen: {chosen['edges']} edges ({chosen['edge_fraction']:.1%})")
