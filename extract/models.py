@@ -137,13 +137,14 @@ def gguf_path(spec: ModelSpec) -> Path:
 
 def converted_dir(spec: ModelSpec) -> Path:
     """safetensors cache of a GGUF model, converted on first use. `source.json` is written
-    last, so a conversion interrupted half-way is never taken for a finished one."""
+    last, so a conversion interrupted half-way is never taken for a finished one; each process
+    converts into its own temporary folder, so two commands started at once do not clash."""
     out = cache_root() / "models" / spec.name
     if (out / "source.json").exists():
         return out
     src = gguf_path(spec)
     print(f"converting {src.name} to safetensors in {out} (once; about a minute)...", file=sys.stderr, flush=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -155,6 +156,9 @@ def converted_dir(spec: ModelSpec) -> Path:
         raise ModelLoadError(f"converting {src} failed: {why}")
     (tmp / "source.json").write_text(json.dumps({"gguf": str(src), "bytes": src.stat().st_size,
                                                  "seconds": round(time.time() - t0, 1)}))
+    if (out / "source.json").exists():  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
