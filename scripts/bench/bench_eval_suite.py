@@ -2,7 +2,11 @@
 TopK selection) and JumpReLU trained on the same SmolLM2 store at the same width, each evaluated
 with `eval-sae --suite full` (core, CE loss, sparse probing, absorption), and the comparison page.
 
-    python scripts/bench/bench_eval_suite.py [--layer 15] [--tokens 400000] [--d_sae 4096] [--k 32]
+    python scripts/bench/bench_eval_suite.py [--layer 15] [--tokens 400000] [--d_sae 4096] [--k 32] [--seeds 1]
+
+--seeds N trains each architecture N times (seeds seed..seed+N-1; the extra ones in OUT/<arch>_seedS)
+and reports the sparse-probing gap (SAE top-1 - best raw dimension) per labelled set with its
+spread over the SAE seeds; the extra seeds run the core and probing metrics only.
 
 The store, each SAE and each SAE's metrics resume where they stopped (a finished part is reused).
 The SAEs are evaluated in one process, so the model reads each labelled text and word once; the
@@ -75,6 +79,21 @@ def saebench_peer(model, sae_dir: Path, cfg, out: Path) -> dict:
     return {s: {k: (ours[s][k], v) for k, v in theirs[s].items() if k in ours[s]} for s in ours if s in theirs}
 
 
+def probing_gap_spread(sae_dirs: list[Path]) -> dict:
+    """{set: {mean, sd, gaps}}: SAE top-1 - best raw dimension's top-1 accuracy, over SAEs of one
+    architecture trained with different seeds (the probes' own seed is the same for all)."""
+    import numpy as np
+
+    runs = [json.loads((d / "metrics.json").read_text())["probing"] for d in sae_dirs]
+    sets = [s for s in runs[0] if s != "mean" and isinstance(runs[0][s], dict) and "sae_top_1" in runs[0][s]]
+    out = {}
+    for s in sets + ["mean"]:
+        gaps = [r[s]["sae_top_1"] - r[s]["llm_top_1"] for r in runs]
+        out[s] = {"mean": round(float(np.mean(gaps)), 4), "sd": round(float(np.std(gaps, ddof=1)), 4)
+                  if len(gaps) > 1 else 0.0, "gaps": [round(g, 4) for g in gaps]}
+    return out
+
+
 def main() -> None:
     p = bench_parser(__doc__.splitlines()[0])
     p.add_argument("--layer", type=int, default=15)
@@ -83,6 +102,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--seeds", type=int, default=1, help="SAE seeds per architecture (the probing gap's spread)")
     p.add_argument("--rerun", default="", help="metrics to recompute on every SAE (e.g. probing); the rest resume")
     p.add_argument("--out", default=str(BENCH_DIR / "eval_suite"))
     p.add_argument("--acts", default=None, help="an existing store to train on (default: dump one into OUT/acts)")
@@ -96,7 +116,7 @@ def main() -> None:
     out = Path(a.out)
     model = bench_model(a.model)
     acts = Path(a.acts) if a.acts else store(model, a.layer, a.tokens, out / "acts")
-    rows, timings, dirs = [], {}, []
+    rows, timings, dirs, seed_dirs = [], {}, [], {}
     for name in a.archs.split(","):
         sae_dir = train(name, acts, out / name, a.d_sae, a.k, a.steps, a.seed)
         t0 = time.perf_counter()
@@ -107,6 +127,10 @@ def main() -> None:
         timings[name] = round(time.perf_counter() - t0, 1)
         write_sae_page(sae_dir)
         dirs.append(sae_dir)
+        for extra in range(1, a.seeds):
+            seed_dir = train(name, acts, out / f"{name}_seed{extra}", a.d_sae, a.k, a.steps, a.seed + extra)
+            run_suite(SuiteConfig(sae=str(seed_dir), metrics="core,probing", seed=a.seed), model, load_sae(seed_dir))
+            seed_dirs.setdefault(name, [sae_dir]).append(seed_dir)
     pages = write_comparison(dirs, out / "compare")
     table = {Path(r["sae"]).parent.name: r for r in (summary(d) for d in dirs)}
     for name, r in table.items():
@@ -125,6 +149,11 @@ def main() -> None:
         rows.append(dict(measure="Matryoshka / TopK absorption fraction", value=round(mt["absorption"] / tk["absorption"], 3)
                          if tk["absorption"] else None, goal="<= 0.5"))
         rows.append(dict(measure="Matryoshka / TopK FVU", value=round(mt["fvu"] / tk["fvu"], 3), goal="<= 1.10"))
+    spread = {name: probing_gap_spread(ds) for name, ds in seed_dirs.items()}
+    for name, per_set in spread.items():
+        rows.append(dict(measure=f"{name}: probing top-1 gap SAE - raw, mean +- sd over {a.seeds} SAE seeds",
+                         value=", ".join(f"{s} {g['mean']:+.3f} +- {g['sd']:.3f}" for s, g in per_set.items()),
+                         goal="SAEBench Pythia-70M: +0.014"))
     peer = {}
     if (REPO / ".venv-bench-saebench" / "bin" / "python").exists() and "topk" in table:
         peer = saebench_peer(model, out / "topk" / "sae", SuiteConfig(sae=str(out / "topk" / "sae")), out)
@@ -134,7 +163,8 @@ def main() -> None:
     rows.append(dict(measure="suite seconds per SAE (first includes the model's forwards)", value=str(timings),
                      goal="<= 600 (16k SAE)"))
     write_results(out.name, rows, dict(cpu=cpu_model(), peak_rss_mb=round(peak_rss_mb()), saes=list(table.values()),
-                                           timings_s=timings, saebench_peer=peer, compare=str(pages["html"]),
+                                           timings_s=timings, saebench_peer=peer, probing_gap_over_seeds=spread,
+                                           compare=str(pages["html"]),
                                            layer=a.layer, tokens=a.tokens,
                                            d_sae=a.d_sae, k=a.k, steps=a.steps))
 
