@@ -1,7 +1,7 @@
-"""Edge-level circuit discovery: EAP-IG, EAP and node patching, each scored by the faithfulness of
-its top edges (exact edge patching), with MIB's CPR and CMD; the chosen circuit on held-out prompts.
+"""Edge-level circuit discovery: EAP-IG, EAP, node patching and ACDC, each scored by the faithfulness
+of its top edges (exact edge patching), with MIB's CPR and CMD; the chosen circuit on held-out prompts.
 
-    mechinterp circuit [--task ioi] [--methods eap_ig,eap,nodes] [--n_prompts 32] [--out runs/circuits/<model>/<task>]
+    mechinterp circuit [--task ioi] [--methods eap_ig,eap,nodes,acdc] [--n_prompts 32] [--out runs/circuits/<model>/<task>]
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def main(argv=None, prog=None) -> None:
         r = discover(model, cfg)
     for method, c in r["methods"].items():
         print(f"{method:7s} CPR {c['cpr']:.3f}  CMD {c['cmd']:.3f}  scores {c['score_seconds']} s")
+        if "circuit" in c:
+            acdc = c["circuit"]
+            held = f", held-out prompts {acdc['heldout']:.3f}" if "heldout" in acdc else ""
+            print(f"        its circuit: {acdc['edges']} of {acdc['candidates']} candidate edges, faithfulness "
+                  f"{acdc['faithfulness']:.3f}{held} ({acdc['trials']} patching forwards)")
     ch = r["chosen"]
     held = f", held-out prompts {ch['heldout']:.3f}" if "heldout" in ch else ""
     print(f"chosen ({ch['method']}): {ch['edges']} edges ({ch['edge_fraction']:.2%}), faithfulness "
