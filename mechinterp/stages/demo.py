@@ -9,8 +9,8 @@ runs/<name>/report.html (+ report.json).
 Each stage runs as `python -m mechinterp <stage>` in a child process, talking to the others through
 files; a stage whose outputs are complete is skipped, so re-running after an interrupt resumes (the
 dump and the SAE training also resume inside the stage). --force STAGE redoes a stage. Sizes: demo
-(the default; its time is in the README's demo table), full (the seed-sized run: 25k-token dump,
-2000-step relu-L1 SAE, full IOI sweeps), tiny (for tests). Every stage's settings are checked
+(the default; its time is in the README's demo table), full (a 16k-latent TopK SAE on 2M tokens
+of BBC news and Shakespeare, full IOI sweeps; hours on a laptop CPU), tiny (for tests). Every stage's settings are checked
 before the first stage starts.
 """
 
@@ -49,8 +49,8 @@ SIZES: dict[str, dict[str, dict]] = {
                  pairs=dict(n_tokens=30_000),
                  transcoders=dict(arch="batchtopk", k=32, d_sae=2048, steps=300, batch=1024),
                  trace=dict(n_checks=20)),
-    "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=25_000),
-                 sae=dict(arch="relu", d_sae=4096, steps=2000, batch=4096),
+    "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=2_000_000, corpus="bbc+shakespeare"),
+                 sae=dict(arch="topk", k=32, d_sae=16384, steps=4000, batch=1024),
                  eval=dict(n_windows=64), browser={}, shift={},
                  steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32),
                  circuit=dict(n_prompts=32, n_heldout=32),
