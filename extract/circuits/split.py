@@ -6,7 +6,8 @@ only the first copy's rows leave the attention module. The MLP and the logits re
 their pre-norm, whose input is rewritten without touching the residual (the block adds its
 input back, not the norm's). This works for every pre-norm family through the hook tables;
 its q / k / v projections and scores cost C times more (the output projection runs on the merged
-rows only), the MLPs and everything else nothing.
+rows only), the MLPs and everything else nothing. With removed edges, inputs whose removed edges
+are the same (in a small circuit, most readers lose every edge) share one copy.
 
 Two uses:
   removed edges: input_v = residual - sum over removed (u, v) of (write_u in this run - ref_u),
@@ -77,6 +78,7 @@ class SplitForward:
         self.want_leaves = leaves
         self.leaves: dict[str, torch.Tensor] = {}
         self._split: dict[int, bool] = {}
+        self._copy_of: dict[int, torch.Tensor] = {}
 
     def run(self, tokens: torch.Tensor, **kwargs) -> torch.Tensor:
         model, graph = self.model, self.graph
@@ -128,6 +130,16 @@ class SplitForward:
         out = out.transpose(0, 1).reshape(r.shape[2], self.rows, *self.diff.shape[3:])
         return out[0] if one else out
 
+    def _distinct_inputs(self, layer: int) -> torch.Tensor:
+        """[C] for each of the layer's attention inputs, the copy it reads: inputs whose removed
+        edges are the same in every circuit share one (each its own with gradient leaves)."""
+        inputs = self.graph.attn_inputs(layer)
+        c = inputs.stop - inputs.start
+        if self.want_leaves or self.removed is None:
+            return torch.arange(c)
+        cols = self.removed[:, :self.graph.attn_prefix(layer), inputs].permute(2, 0, 1).reshape(c, -1)
+        return torch.unique(cols.cpu(), dim=0, return_inverse=True)[1]
+
     def _leaf(self, name: str, shape) -> torch.Tensor:
         leaf = self.leaves.get(name)
         if leaf is None:
@@ -143,10 +155,12 @@ class SplitForward:
             self._split[layer] = delta is not None or self.want_leaves
             if not self._split[layer]:
                 return None
-            c = g.per_layer_in - 1
+            copy_of = self._copy_of[layer] = self._distinct_inputs(layer)
+            c = int(copy_of.max()) + 1
             xs = x.unsqueeze(0).expand(c, *x.shape)
             if delta is not None:
-                xs = xs + delta.to(x.dtype)
+                one_input_each = torch.tensor([int((copy_of == j).nonzero()[0]) for j in range(c)])
+                xs = xs + delta[one_input_each.to(delta.device)].to(x.dtype)
             if self.want_leaves:
                 xs = xs + self._leaf(f"a{layer}", (c, *x.shape)).to(x.dtype)
             return (xs.reshape(c * x.shape[0], *x.shape[1:]), *args[1:])
@@ -158,12 +172,12 @@ class SplitForward:
         def fn(act, hook):
             if not self._split.get(layer):
                 return None
-            c = H + 2 * G
-            per = act.view(c, self.rows, *act.shape[1:])
+            copy_of = self._copy_of[layer].to(act.device)
+            per = act.view(int(copy_of.max()) + 1, self.rows, *act.shape[1:])
             heads = act.shape[2]
             first = {"q": 0, "k": H, "v": H + G}[which]
             idx = torch.arange(heads, device=act.device)
-            mine = per[first + idx, :, :, idx]  # [heads, rows, pos, d_head]: head i from copy first + i
+            mine = per[copy_of[first + idx], :, :, idx]  # [heads, rows, pos, d_head]: head i from input first + i
             return torch.cat([mine.permute(1, 2, 0, 3), act[self.rows:]])
         return fn
 
@@ -173,7 +187,7 @@ class SplitForward:
             mask = kwargs.get("attention_mask")
             if not self._split.get(layer) or not isinstance(mask, torch.Tensor) or mask.shape[0] != self.rows:
                 return None
-            c = self.graph.per_layer_in - 1
+            c = int(self._copy_of[layer].max()) + 1
             return args, {**kwargs, "attention_mask": mask.repeat(c, *([1] * (mask.dim() - 1)))}
         return fn
 
