@@ -22,6 +22,9 @@ def plot_curves(result: dict, path: Path) -> str:
             ax.scatter([c["circuit"]["edges"]], [c["circuit"]["faithfulness"]], marker="*", s=160, zorder=6,
                        color=line.get_color(), label=f"ACDC's circuit: {c['circuit']['edges']} edges, "
                        f"threshold {c['circuit']['threshold']}")
+            if "heldout" in c["circuit"]:
+                ax.scatter([c["circuit"]["edges"]], [c["circuit"]["heldout"]], marker="x", s=60, zorder=6,
+                           color=line.get_color(), label=f"ACDC's circuit, held-out prompts: {c['circuit']['heldout']:.2f}")
     chosen = result["chosen"]
     ax.scatter([chosen["edges"]], [chosen["faithfulness"]], s=120, facecolors="none", edgecolors="k", zorder=5,
                label=f"chosen: {chosen['edges']} edges ({chosen['edge_fraction']:.1%})")

@@ -75,7 +75,7 @@ class DemoConfig:
     out: str = "runs/demo"
     """Run directory (one folder per stage, report.html)."""
     size: str = field(default="demo", metadata={"choices": tuple(SIZES)})
-    """tiny (tests), demo, or full (the seed-sized run)."""
+    """tiny (tests), demo, or full (a 16k-latent SAE on 2M tokens)."""
     force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
     """Redo this stage, deleting its outputs (repeatable)."""
 
