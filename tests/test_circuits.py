@@ -175,9 +175,13 @@ def test_cpr_and_cmd_by_hand():
 def test_circuit_stage_on_smollm2_ioi(smollm2, tmp_path):
     from extract.circuits.discover import CircuitConfig, discover
 
-    cfg = CircuitConfig(methods="eap_ig", n_prompts=4, n_heldout=4, ig_steps=2, batch=4, out=str(tmp_path))
+    cfg = CircuitConfig(methods="eap_ig,acdc", n_prompts=4, n_heldout=4, ig_steps=2, batch=4, acdc_candidates=0.0005,
+                        out=str(tmp_path))
     r = discover(smollm2, cfg, log=lambda s: None)
     assert r["clean_metric"] > 1.0
+    acdc = r["methods"]["acdc"]["circuit"]  # ACDC pruned EAP-IG's top 35 edges
+    assert 0 < acdc["edges"] <= acdc["candidates"] <= 35 and acdc["trials"] <= acdc["candidates"]
+    assert -1 < acdc["faithfulness"] < 1.5 and -1 < acdc["heldout"] < 1.5
     for c in r["methods"].values():
         f = c["faithfulness"]
         assert f[-1] == pytest.approx(1.0, abs=1e-4)  # all edges kept: the model
@@ -188,7 +192,8 @@ def test_circuit_stage_on_smollm2_ioi(smollm2, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["chosen"]["faithfulness"] == ch["faithfulness"] and (tmp_path / "faithfulness.png").stat().st_size > 10_000
     saved = torch.load(tmp_path / "scores.pt", weights_only=False)
-    assert set(saved["methods"]) == {"eap_ig"} and "curve" in saved["methods"]["eap_ig"]
+    assert set(saved["methods"]) == {"eap_ig", "acdc"} and "curve" in saved["methods"]["eap_ig"]
+    assert saved["methods"]["acdc"]["acdc_state"]["next"] == acdc["candidates"]  # finished, saved
     roles = ch["roles"]
     assert roles and all(set(r["attention"]) >= {"end->IO", "S2->S1"} for r in roles.values())
     for r in roles.values():  # each assigned role meets its own test
