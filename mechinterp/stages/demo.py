@@ -60,7 +60,7 @@ SIZES: dict[str, dict[str, dict]] = {
 }
 # seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
 EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9,
-                  circuit=420, pairs=100, transcoders=600, trace=90)
+                  circuit=200, pairs=100, transcoders=600, trace=90)
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 
 
