@@ -31,6 +31,7 @@ STAGES = {
     "bio-eval": ("bio_eval", "an SAE on a residue dump: concept alignment vs neurons, masked-residue loss recovered"),
     "bio-browse": ("bio_browse", "residue browser: concept latents on their top sequences, with the region track"),
     "bio-causal": ("bio_causal", "patching of masked residues, concept-latent ablation vs random, region steering"),
+    "bio-layers": ("bio_layers", "concept alignment at every layer of an antibody model: an SAE per layer, side by side"),
 }
 
 

@@ -160,3 +160,38 @@ def concept_effects(ablation: dict[str, dict], steering: dict, path: str | Path,
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def alignment_by_layer(results: dict, path: str | Path) -> None:
+    """Left: units aligned with >= 1 concept per layer, one line per kind of unit. Right: per concept and
+    layer, SAE latents aligned (colour, log) and 'latents/neurons' written in the cell."""
+    import numpy as np
+
+    layers, kinds, concepts = results["layers"], results["kinds"], list(results["per_concept"])
+    fig, (ax, hm) = plt.subplots(1, 2, figsize=(6 + 0.9 * len(layers), 0.3 * len(concepts) + 2.5),
+                                 gridspec_kw=dict(width_ratios=(1, 1.6)))
+    for kind in kinds:
+        rows = results["per_layer"]
+        ax.plot(layers, [r["units_aligned"][kind] for r in rows], "o-",
+                label=f"{kind.replace('_', ' ')} (of {rows[0]['units'][kind]:,})")
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("units aligned with >= 1 concept")
+    ax.legend(fontsize=8)
+    first, last = "sae_latents", results["baseline"]
+    counts = np.array([[results["per_concept"][c][first][str(L)]["aligned"] for L in layers] for c in concepts])
+    hm.imshow(np.log1p(counts), aspect="auto", cmap="viridis")
+    for i, c in enumerate(concepts):
+        for j, L in enumerate(layers):
+            other = results["per_concept"][c][last][str(L)]["aligned"]
+            hm.text(j, i, f"{counts[i, j]}/{other}", ha="center", va="center", fontsize=6,
+                    color="white" if counts[i, j] < counts.max() / 4 else "black")
+    hm.set_xticks(range(len(layers)), layers)
+    hm.set_yticks(range(len(concepts)), concepts, fontsize=7)
+    hm.set_xlabel("layer")
+    hm.set_title(f"{first.replace('_', ' ')} / {last.replace('_', ' ')} aligned (F1 >= {results['min_f1']})",
+                 fontsize=9)
+    fig.suptitle(f"{results['model']}: concept alignment by layer (InterPLM's F1)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

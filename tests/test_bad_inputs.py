@@ -144,6 +144,8 @@ ROWS = [
      "error: unknown patching target 'CDR9'; choose from CDR3, Cys23, Cys104"),
     ("bio-unknown-stage", "bio --out {root}/o --force sea",
      "error: --force ['sea']: no such stage; stages are dump, sae, eval, browse, causal"),
+    ("bio-layers-out-of-range", "bio-layers --size tiny --layers 2-5 --out {root}/o",
+     "error: --layers '2-5': the model has layers 0..3, not [4, 5]"),
     ("sweep-resume-other-settings", "sweep-sae --acts {store} --out {run} --lr 1e-3 3e-3 " + " ".join(TRAIN),
      "error: the checkpoint in {run}/checkpoints was made with"),
     # eval-sae, browse, steer, ablate, shift

@@ -34,3 +34,26 @@ def test_bio_pipeline_then_notebook(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NB05_RUN", str(run))
     text, _ = execute_notebook("05_antibody_features.ipynb", tmp_path)
     assert "masked-residue loss recovered" in text and "CDR3 latents removed" in text
+
+
+@pytest.mark.slow  # a dump, two SAEs and two alignments in child processes
+def test_bio_layers_side_by_side(tmp_path, capsys):
+    from mechinterp.stages import bio_layers
+
+    run = tmp_path / "bio_layers"
+    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu"])
+    r = json.loads((run / "results.json").read_text())
+    assert r["layers"] == [2, 3] and r["baseline"] == "mlp_neurons" and (run / "layers.png").stat().st_size > 10_000
+    for row in r["per_layer"]:  # each layer's row is that layer's own bio-eval
+        ev = json.loads((run / f"l{row['layer']}" / "sae" / "bio_eval" / "results.json").read_text())
+        assert row["hook"] == f"blocks.{row['layer']}.hook_normalized_resid_post" == ev["hook"]
+        assert row["units_aligned"] == ev["units_aligned"] and row["units"]["sae_latents"] == 256
+        for c, per in r["per_concept"].items():
+            assert per["sae_latents"][str(row["layer"])]["aligned"] == ev["concepts"][c]["sae_latents"]["aligned"]
+    fr3 = r["per_concept"]["region:FR3"]
+    best = max(("2", "3"), key=lambda L: fr3["mlp_neurons"][L]["best_f1"])
+    assert fr3["best_layer"]["mlp_neurons"] == int(best) and fr3["mlp_neurons"][best]["aligned"] > 0
+    assert "region:CDR3" in capsys.readouterr().out
+
+    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu"])
+    assert capsys.readouterr().out.count("done already, skipped") == 5
