@@ -45,6 +45,37 @@ def test_split_forward_keeps_the_model_and_all_edges_removed_is_the_corrupted_ru
     assert torch.allclose(both[3:], corrupted, atol=2e-5)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_circuits_that_differ_late_join_the_batch_late_and_match_the_plain_batch(tiny_model_factory, family):
+    m = tiny_model_factory(family)
+    g = CircuitGraph.of(m)
+    clean, corrupt = _prompts(n=3, seed=5)
+    ref = node_writes(m, g, corrupt)
+    # variants of a random circuit, each less one edge read at layer 0, 1, 2 or by the logits
+    drop = torch.tensor([(0, g.attn_inputs(1).start), (0, g.mlp_input(1)), (0, g.attn_inputs(2).start + 1),
+                         (0, g.logits), (g.head(0, 1), g.mlp_input(2)), (0, g.mlp_input(0))])
+    circuit = g.valid & (torch.rand(g.valid.shape, generator=torch.Generator().manual_seed(0)) < 0.7)
+    circuit[drop[:, 0], drop[:, 1]] = True
+    removed = (g.valid & ~circuit).expand(len(drop) + 1, -1, -1).clone()  # the circuit, and it less one edge
+    removed[torch.arange(1, len(drop) + 1), drop[:, 0], drop[:, 1]] = True
+    seen = []
+    first = m._layers[0].register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(kwargs.get("hidden_states", args[0] if args else None).shape[0]),
+        with_kwargs=True)
+    try:
+        grown_forward = SplitForward(m, g, removed=removed, ref=ref)
+        grown = grown_forward.run(clean.repeat(len(removed), 1))[:, -1]
+    finally:
+        first.remove()
+    plain = SplitForward(m, g, removed=removed, ref=ref, grow=False).run(clean.repeat(len(removed), 1))[:, -1]
+    alone = torch.cat([SplitForward(m, g, removed=r[None], ref=ref).run(clean)[:, -1] for r in removed])
+    reader_layer = drop[:, 1] // g.per_layer_in
+    assert seen == [3 * (1 + int((reader_layer == 0).sum()))]  # the circuit and the layer-0 variants only
+    assert int(grown_forward.fork.max()) == int(reader_layer.max()) > 0
+    assert (plain[3:] - plain[:3].repeat(len(drop), 1)).abs().max() > 1e-3  # the variants change the output
+    assert torch.allclose(grown, plain, atol=2e-5) and torch.allclose(grown, alone, atol=2e-5)
+
+
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
 def test_eap_is_the_first_order_term_of_patching_each_edge(tiny_model_factory, family):
     m = tiny_model_factory(family)

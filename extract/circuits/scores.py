@@ -72,16 +72,17 @@ def _contract(graph: CircuitGraph, diff: torch.Tensor, leaves: dict[str, torch.T
 
 @torch.no_grad()
 def patch_edges(model, graph: CircuitGraph, clean: torch.Tensor, ref: torch.Tensor, removed: torch.Tensor,
-                metric: Metric, max_rows: int = 64, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                metric: Metric, max_rows: int = 64, progress: Callable[[int, int], None] | None = None,
+                grow: bool = True) -> torch.Tensor:
     """Exact edge patching: [k, n] metric with each circuit's removed edges (removed [k, U, V]) reading
     the reference writes `ref` ([U, n, pos, d]: a corrupted run's, or means); the k circuits run as
-    copies of the batch, as many per forward as max_rows allows."""
+    copies of the batch, as many per forward as max_rows allows (grow: as a growing batch)."""
     n = clean.shape[0]
     per = max(1, max_rows // n)
     out = []
     for start in range(0, removed.shape[0], per):
         chunk = removed[start:start + per]
-        logits = SplitForward(model, graph, removed=chunk, ref=ref).run(clean.repeat(chunk.shape[0], 1))
+        logits = SplitForward(model, graph, removed=chunk, ref=ref, grow=grow).run(clean.repeat(chunk.shape[0], 1))
         out.append(metric(logits, slice(0, n)).float().cpu().view(chunk.shape[0], n))
         if progress:
             progress(start + chunk.shape[0], removed.shape[0])

@@ -9,6 +9,11 @@ its q / k / v projections and scores cost C times more (the output projection ru
 rows only), the MLPs and everything else nothing. With removed edges, inputs whose removed edges
 are the same (in a small circuit, most readers lose every edge) share one copy.
 
+k circuits run as a growing batch (run_copies' engine): a lead circuit runs from the embeddings, and
+each other circuit joins at the first layer whose inputs it removes differently from the lead's,
+as a copy of the lead's rows (before that layer the two runs are the same). Circuits that differ
+in one late edge, as ACDC's trials or a circuit's variants, skip the layers before it.
+
 Two uses:
   removed edges: input_v = residual - sum over removed (u, v) of (write_u in this run - ref_u),
     exact edge patching (the ACDC / MIB definition), for k circuits at once (copy j on rows
@@ -24,7 +29,7 @@ import torch
 
 from extract.circuits.graph import CircuitGraph
 from extract.ioi.dla import o_proj_weight
-from extract.ioi.patching import forward_end
+from extract.ioi.patching import _grow, forward_end
 from extract.norms import gain, norm_scale
 from extract.sites import get_module
 
@@ -67,29 +72,56 @@ class SplitForward:
     removed: [k, U, V] bool, rows = k * n; ref: [U, n, pos, d] writes that removed edges carry.
     leaves=True: self.leaves[v] are zero tensors that require grad, added to each input
     (attention: [C, rows, pos, d] per layer; MLPs and logits: [rows, pos, d]).
-    embed: replaces hook_embed (integrated gradients walk it from corrupted to clean)."""
+    embed: replaces hook_embed (integrated gradients walk it from corrupted to clean).
+    grow=False runs every circuit from the embeddings (the plain batch)."""
 
     def __init__(self, model, graph: CircuitGraph, removed: torch.Tensor | None = None,
-                 ref: torch.Tensor | None = None, leaves: bool = False, embed: torch.Tensor | None = None):
+                 ref: torch.Tensor | None = None, leaves: bool = False, embed: torch.Tensor | None = None,
+                 grow: bool = True):
         if (removed is None) != (ref is None):
             raise ValueError("removed edges need reference writes (and reference writes need removed edges)")
         self.model, self.graph, self.ref, self.embed = model, graph, ref, embed
-        self.removed = None if removed is None else (removed & graph.valid).float().to(model.device)
+        self.removed = None
+        if removed is not None:
+            removed = removed & graph.valid
+            fork = self._forks(removed) if grow and not leaves else torch.full((removed.shape[0],), -1)
+            self.order = torch.argsort(fork, stable=True)  # copies in the order they join
+            self.fork = fork[self.order]
+            self.removed = removed[self.order].float().to(model.device)
         self.want_leaves = leaves
         self.leaves: dict[str, torch.Tensor] = {}
         self._split: dict[int, bool] = {}
         self._copy_of: dict[int, torch.Tensor] = {}
 
+    def _forks(self, removed: torch.Tensor) -> torch.Tensor:
+        """[k] the layer at which each circuit joins (-1: the lead, from the start; n_layers: at the
+        final norm). The lead is the circuit that departs latest from the edges all of them remove."""
+        g = self.graph
+        layer_of = torch.arange(g.n_down) // g.per_layer_in  # the logits: n_layers
+
+        def first_difference(other: torch.Tensor) -> torch.Tensor:
+            differs = (removed ^ other).any(1)  # [k, V]
+            return torch.where(differs, layer_of, g.n_layers).min(1).values
+        lead = int(first_difference(removed.all(0)).argmax())
+        fork = first_difference(removed[lead])
+        fork[lead] = -1
+        return fork
+
     def run(self, tokens: torch.Tensor, **kwargs) -> torch.Tensor:
+        """tokens: the prompts repeated once per circuit ([k * n, pos], copy-major)."""
         model, graph = self.model, self.graph
         rows, pos = tokens.shape
-        self.rows = rows
+        self.rows = self.n = rows
         if self.removed is not None:
             self.k = self.removed.shape[0]
-            if rows != self.k * self.ref.shape[1]:
-                raise ValueError(f"{rows} rows for {self.k} circuits of {self.ref.shape[1]} prompts")
+            self.n = self.ref.shape[1]
+            if rows != self.k * self.n:
+                raise ValueError(f"{rows} rows for {self.k} circuits of {self.n} prompts")
+            self.active = int((self.fork <= 0).sum())
+            self.rows = self.active * self.n
+            tokens = tokens[:self.rows]
             # copy-major, so that each copy's [nodes, everything else] block is one matrix
-            self.diff = torch.empty(self.k, graph.n_up, rows // self.k, pos, model.d_model, device=model.device)
+            self.diff = torch.empty(self.k, graph.n_up, self.n, pos, model.d_model, device=model.device)
         hooks = [("blocks.0.hook_resid_pre", self._record_input)]
         if self.embed is not None:
             hooks.insert(0, ("hook_embed", lambda act, hook: self.embed.to(act.dtype)))
@@ -98,6 +130,11 @@ class SplitForward:
             hooks += [(f"blocks.{layer}.attn.hook_z", self._record_heads(layer)),
                       (f"blocks.{layer}.hook_mlp_out", self._record_mlp(layer))]
         with ExitStack() as stack:
+            final = get_module(model.model, model.layout.final_norm)
+            for layer in range(1, model.n_layers + 1) if self.removed is not None else ():
+                if (self.fork == layer).any():
+                    module = model._layers[layer] if layer < model.n_layers else final
+                    stack.callback(module.register_forward_pre_hook(self._join(layer), with_kwargs=True).remove)
             for layer in range(model.n_layers):
                 block = model._layers[layer]
                 mlp_in = self._shift_input(f"m{layer}", graph.mlp_prefix(layer), graph.mlp_input(layer))
@@ -108,10 +145,26 @@ class SplitForward:
                                get_module(block, model.layout.attn).register_forward_hook(self._keep_first),
                                get_module(block, model.layout.mlp_norm).register_forward_pre_hook(mlp_in)):
                     stack.callback(handle.remove)
-            final = get_module(model.model, model.layout.final_norm)
             stack.callback(final.register_forward_pre_hook(
                 self._shift_input("logits", graph.n_up, graph.logits)).remove)
-            return forward_end(model, tokens.to(model.device), hooks, grad=self.want_leaves, **kwargs)
+            logits = forward_end(model, tokens.to(model.device), hooks, grad=self.want_leaves, **kwargs)
+        if self.removed is None:
+            return logits
+        back = torch.argsort(self.order).to(logits.device)  # the callers' order of the circuits
+        return logits.view(self.k, self.n, *logits.shape[1:])[back].reshape(logits.shape)
+
+    def _join(self, layer: int):
+        """Circuits that join at `layer` enter as copies of the lead's rows, with its writes so far."""
+        count = int((self.fork == layer).sum())
+        grow = _grow(self.n, count)
+
+        def fn(mod, args, kwargs):
+            before = self.graph.attn_prefix(layer)  # the nodes written before `layer` (all of them at the end)
+            self.diff[self.active:self.active + count, :before] = self.diff[:1, :before]
+            self.active += count
+            self.rows = self.active * self.n
+            return grow(mod, args, kwargs)
+        return fn
 
     # ------------------------------------------------------------------ inputs
     def _delta(self, prefix: int, vs: slice | int) -> torch.Tensor | None:
@@ -120,12 +173,12 @@ class SplitForward:
         [copy, input, node] x [copy, node, prompt * pos * d]."""
         if self.removed is None:
             return None
-        r = self.removed[:, :prefix, vs]
+        r = self.removed[:self.active, :prefix, vs]
         if not r.any():
             return None
         one = r.dim() == 2
         r = r[..., None] if one else r  # [k, P, C]
-        d = self.diff[:, :prefix].reshape(self.k, prefix, -1)
+        d = self.diff[:self.active, :prefix].reshape(self.active, prefix, -1)
         out = -torch.bmm(r.transpose(1, 2), d)  # [k, C, n * pos * d]
         out = out.transpose(0, 1).reshape(r.shape[2], self.rows, *self.diff.shape[3:])
         return out[0] if one else out
@@ -137,7 +190,7 @@ class SplitForward:
         c = inputs.stop - inputs.start
         if self.want_leaves or self.removed is None:
             return torch.arange(c)
-        cols = self.removed[:, :self.graph.attn_prefix(layer), inputs].permute(2, 0, 1).reshape(c, -1)
+        cols = self.removed[:self.active, :self.graph.attn_prefix(layer), inputs].permute(2, 0, 1).reshape(c, -1)
         return torch.unique(cols.cpu(), dim=0, return_inverse=True)[1]
 
     def _leaf(self, name: str, shape) -> torch.Tensor:
@@ -182,13 +235,14 @@ class SplitForward:
         return fn
 
     def _expand_mask(self, layer: int):
-        """A per-row attention mask (Gemma 3's sliding window) repeats for the copies."""
+        """A per-row attention mask (Gemma 3's sliding window) repeats for the copies, split or grown."""
         def fn(mod, args, kwargs):
             mask = kwargs.get("attention_mask")
-            if not self._split.get(layer) or not isinstance(mask, torch.Tensor) or mask.shape[0] != self.rows:
+            x = kwargs.get("hidden_states", args[0] if args else None)
+            if not isinstance(mask, torch.Tensor) or x is None or mask.shape[0] in (1, x.shape[0]):
                 return None
-            c = int(self._copy_of[layer].max()) + 1
-            return args, {**kwargs, "attention_mask": mask.repeat(c, *([1] * (mask.dim() - 1)))}
+            repeat = x.shape[0] // self.n
+            return args, {**kwargs, "attention_mask": mask[:self.n].repeat(repeat, *([1] * (mask.dim() - 1)))}
         return fn
 
     def _first_rows(self, layer: int):
@@ -221,10 +275,9 @@ class SplitForward:
     def _store(self, start: int, writes: torch.Tensor) -> None:
         if self.removed is None:
             return
-        n = self.ref.shape[1]
-        w = writes.detach().float().view(writes.shape[0], self.k, n, *writes.shape[2:])
+        w = writes.detach().float().view(writes.shape[0], self.active, self.n, *writes.shape[2:])
         ref = self.ref[start:start + writes.shape[0]].to(w.device)[:, None]
-        self.diff[:, start:start + writes.shape[0]] = (w - ref).transpose(0, 1)
+        self.diff[:self.active, start:start + writes.shape[0]] = (w - ref).transpose(0, 1)
 
     def _record_input(self, act, hook):
         self._store(0, act[None])
