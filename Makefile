@@ -9,6 +9,7 @@ PEERS_SAE := .venv-bench-sae/.installed
 PEERS_TL  := .venv-bench-tl/.installed
 PEERS_CT  := .venv-bench-ct/.installed
 PEERS_SB  := .venv-bench-saebench/.installed
+PEERS_SP  := .venv-bench-saeprobes/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -26,14 +27,14 @@ test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB)   ## every benchmark, ratios measured side by side
+bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP)   ## every benchmark, ratios measured side by side
 	$(PY) scripts/bench/bench_all.py
 
 smoke: $(STAMP)
 	$(VENV)/bin/mechinterp smoke
 
 venv: $(STAMP)
-peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB)
+peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP)
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,13 @@ $(PEERS_SB): requirements-peers-saebench.txt   # sae-bench's own pins would pull
 	.venv-bench-saebench/bin/python -m pip install -q --upgrade pip
 	.venv-bench-saebench/bin/python -m pip install -q -r $<
 	.venv-bench-saebench/bin/python -m pip install -q --no-deps sae-bench==0.6.0
+	touch $@
+
+$(PEERS_SP): requirements-peers-saeprobes.txt   # sae-probes' own pins would pull sae-lens and transformer-lens
+	test -x .venv-bench-saeprobes/bin/python || $(PYTHON) -m venv .venv-bench-saeprobes
+	.venv-bench-saeprobes/bin/python -m pip install -q --upgrade pip
+	.venv-bench-saeprobes/bin/python -m pip install -q -r $<
+	.venv-bench-saeprobes/bin/python -m pip install -q --no-deps sae-probes==0.4.2
 	touch $@
 
 compiler:                         ## sae_jax's C++ CPU kernels are built on first use (pure-XLA fallback without one)

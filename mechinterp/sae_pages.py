@@ -22,6 +22,8 @@ SCALARS = (
     ("kl", "KL(clean || SAE)", False, ("ce_loss", "kl_sae")),
     ("sparse_probing_top1", "sparse probing, top-1 latent accuracy", True, ("probing", "mean", "sae_top_1")),
     ("sparse_probing_top5", "sparse probing, top-5 latents accuracy", True, ("probing", "mean", "sae_top_5")),
+    ("sparse_probing_saep_top1_auc", "sparse probing (sae-probes' protocol), top-1 latent AUC", True,
+     ("probing_saep", "mean", "sae_top_1_auc")),
     ("absorption", "mean absorption fraction", False, ("absorption", "mean_absorption_fraction")),
     ("full_absorption", "full absorption rate", False, ("absorption", "mean_full_absorption_rate")),
     ("ground_truth_mcc", "ground-truth MCC", True, ("ground_truth", "mcc")),
@@ -99,6 +101,11 @@ def _absorption_figure(ab: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _probing_rows(probing: dict) -> list[dict]:
+    return [{"set": k, **{c: x for c, x in v.items() if isinstance(x, float)}}
+            for k, v in probing.items() if isinstance(v, dict)]
+
+
 def write_sae_page(sae_dir: str | Path) -> Path:
     """eval.html (+ probing.png, absorption.png) beside the SAE's metrics.json."""
     sae_dir = Path(sae_dir)
@@ -116,10 +123,11 @@ def write_sae_page(sae_dir: str | Path) -> Path:
         parts += ["<h2>CE loss</h2>", _table([{k: v for k, v in m["ce_loss"].items() if k != "hook"}])]
     if "probing" in m:
         _probing_figure(m["probing"], sae_dir / "probing.png")
-        rows = [{"set": k, **{c: x for c, x in v.items() if isinstance(x, float)}}
-                for k, v in m["probing"].items() if isinstance(v, dict)]
-        parts += ["<h2>Sparse probing</h2>", _table(rows), _img(sae_dir / "probing.png",
+        parts += ["<h2>Sparse probing</h2>", _table(_probing_rows(m["probing"])), _img(sae_dir / "probing.png",
                   "test accuracy of k-sparse probes on SAE latents vs raw dimensions")]
+    if "probing_saep" in m:
+        parts += ["<h2>Sparse probing, sae-probes' protocol (last token; C by validation AUC)</h2>",
+                  _table(_probing_rows(m["probing_saep"]))]
     if "absorption" in m:
         ab = m["absorption"]
         _absorption_figure(ab, sae_dir / "absorption.png")

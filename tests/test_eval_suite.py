@@ -50,6 +50,38 @@ def test_sparse_probe_finds_the_one_informative_latent():
     assert top_k_mean_diff(lat[0], data.train_y == 1, 1).tolist() == [7]
 
 
+def test_sae_probes_protocol_ranks_by_normalised_difference_and_picks_c_on_the_last_rows():
+    """Latent 3 fires on 5% of the positives with value 40 (raw mean difference 2.0); latent 7 fires
+    at 1.0 on every positive (difference 1.0). Unnormalised, latent 3 ranks first; divided by their mean
+    nonzero values (40 and 1), latent 7 does, and its one-latent probe is perfect."""
+    from interventions.evals.probing_saep import _validation_splits, ranked_by_mean_diff
+    from interventions.evals.probing_saep import probe_set as saep_probe_set
+
+    rng = np.random.default_rng(0)
+    data = _set(200, 2, rng)
+    def feats(y):
+        z = np.zeros((len(y), 16), np.float32)
+        z[:, 7] = y
+        z[np.flatnonzero(y == 1)[::20], 3] = 40.0
+        z[:, 10] = np.abs(rng.normal(0, 0.1, len(y)))
+        return z
+    lat = (feats(data.train_y), feats(data.test_y))
+    is_pos = data.train_y == 1
+    assert np.argmax(np.abs(lat[0][is_pos].mean(0) - lat[0][~is_pos].mean(0))) == 3
+    assert ranked_by_mean_diff(lat[0], is_pos)[0] == 7
+    raw = (rng.normal(size=(400, 8)).astype(np.float32), rng.normal(size=(400, 8)).astype(np.float32))
+    out = saep_probe_set(data, raw, lat, ks=(1, 2), seed=0)
+    assert out["sae_top_1_auc"] == 1.0 and out["sae_top_1"] == 1.0
+    assert all(r["sae_top_1_latent"] == 7 for r in out["per_class"].values())
+    assert 0.35 < out["llm_full_auc"] < 0.65
+    (tr, va), = _validation_splits(np.repeat([0, 1], 200), 0)  # >= 128 rows: the last 20% ...
+    assert tr.tolist() == list(range(320)) and va.tolist() == list(range(320, 400))
+    (tr, va), = _validation_splits(np.repeat([0, 1], 300), 0)  # ... at most 100
+    assert len(tr) == 500 and va.tolist() == list(range(500, 600))
+    folds = _validation_splits(np.repeat([0, 1], 30), 0)  # fewer: 6 stratified folds
+    assert len(folds) == 6 and all(len(va) == 10 for _, va in folds)
+
+
 def test_absorption_of_word_known_cases():
     probe = np.eye(8)[0]
     cos = np.array([1.0, 0.9, 0.0, 0.5, 0.05, 0.0])
@@ -151,6 +183,9 @@ def test_full_suite_and_pages_on_smollm2(smollm2, smollm2_sae, tmp_path):
     before = json.loads((sae_dir / "metrics.json").read_text())
     run_suite(cfg, smollm2, sae)                          # everything is there: nothing recomputed
     assert json.loads((sae_dir / "metrics.json").read_text()) == before
+    from dataclasses import replace
+    saep = run_suite(replace(cfg, metrics="probing_saep"), smollm2, sae)["probing_saep"]  # the texts read once
+    assert saep["bios_gender"]["llm_full_auc"] >= 0.9 and 0.5 < saep["mean"]["sae_top_16_auc"] <= 1.0
     page = write_sae_page(sae_dir)
     assert "Sparse probing" in page.read_text() and (sae_dir / "probing.png").stat().st_size > 1000
     paths = write_comparison([sae_dir], tmp_path / "compare")

@@ -85,6 +85,14 @@ def one_vs_rest(y: np.ndarray, cls: int, rng: np.random.Generator) -> np.ndarray
     return rng.permutation(np.concatenate([pos, neg]))
 
 
+def balanced_tasks(data: LabelledSet, seed: int = 0):
+    """Per class: (index, name, train rows, test rows) of its balanced one-vs-rest task, drawn in order
+    from one generator seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(data.classes):
+        yield c, name, one_vs_rest(data.train_y, c, rng), one_vs_rest(data.test_y, c, rng)
+
+
 def top_k_mean_diff(x: np.ndarray, is_pos: np.ndarray, k: int) -> np.ndarray:
     diff = np.abs(x[is_pos].mean(0) - x[~is_pos].mean(0))
     return np.argsort(-diff, kind="stable")[:k]
@@ -102,10 +110,8 @@ def probe_set(data: LabelledSet, raw: tuple[np.ndarray, np.ndarray], latents: tu
               ks=K_VALUES, seed: int = 0, full: bool = True) -> dict:
     """Accuracies on one set. raw / latents: (train features, test features). Returns the mean over
     classes of llm_full, llm_top_k and sae_top_k for every k, and the same per class."""
-    rng = np.random.default_rng(seed)
     per_class = {}
-    for c, name in enumerate(data.classes):
-        tr, te = one_vs_rest(data.train_y, c, rng), one_vs_rest(data.test_y, c, rng)
+    for c, name, tr, te in balanced_tasks(data, seed):
         ytr, yte = data.train_y[tr] == c, data.test_y[te] == c
         row = {}
         if full:

@@ -5,6 +5,8 @@ its name to the SAE's metrics.json (a metric already there is kept unless --reru
                 side's training-time numbers beside it where metrics.json has them
     ce_loss     CE-loss recovered, KL, delta loss (interventions.evaluate)
     probing     sparse probing on labelled text (interventions.evals.probing)
+    probing_saep  the same under sae-probes' protocol (last token, C by validation AUC, ROC AUC;
+                interventions.evals.probing_saep); not in a suite, named with --metrics
     absorption  first-letter feature absorption (interventions.evals.absorption)
 
 --suite core runs core and ce_loss; --suite full adds probing and absorption; --metrics picks any.
@@ -20,7 +22,7 @@ from pathlib import Path
 from interventions.evaluate import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
 
 SUITES = {"core": ("core", "ce_loss"), "full": ("core", "ce_loss", "probing", "absorption")}
-METRICS = ("core", "ce_loss", "probing", "absorption")
+METRICS = ("core", "ce_loss", "probing", "probing_saep", "absorption")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class SuiteConfig(EvalConfig):
     suite: str = "core"
     """core (reconstruction + CE loss) or full (+ sparse probing + absorption)."""
     metrics: str = ""
-    """Comma-separated metrics to run instead of the suite's: core, ce_loss, probing, absorption."""
+    """Comma-separated metrics to run instead of the suite's: core, ce_loss, probing, probing_saep, absorption."""
     rerun: bool = False
     """Recompute metrics already in metrics.json (by default they are kept: the suite resumes)."""
     probe_sets: str = "bbc_topic,bios_profession,bios_gender,sentiment"
@@ -74,7 +76,8 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
     done = json.loads(path.read_text()) if path.exists() else {}
     want = cfg.metric_list()
     sets = []
-    if "probing" in want and (cfg.rerun or "probing" not in done):  # labelled sets first: a bad one stops early
+    if any(m in want and (cfg.rerun or m not in done) for m in ("probing", "probing_saep")):
+        # labelled sets first: a bad one stops early
         sets = [load_labelled(s.strip(), cfg.n_probe_train, cfg.n_probe_test, cfg.seed)
                 for s in cfg.probe_sets.split(",") if s.strip()]
         for s in sets:
@@ -100,6 +103,10 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
             from interventions.evals.probing import sparse_probing
 
             result = sparse_probing(model, sae, sets, hook, cfg.probe_ctx, seed=cfg.seed, progress=_log)
+        elif name == "probing_saep":
+            from interventions.evals.probing_saep import sparse_probing_saep
+
+            result = sparse_probing_saep(model, sae, sets, hook, cfg.probe_ctx, seed=cfg.seed, progress=_log)
         else:
             from interventions.evals.absorption import absorption
 

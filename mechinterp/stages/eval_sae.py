@@ -26,8 +26,9 @@ def _headline(metrics: dict) -> dict:
             "ce_loss": ("ce_loss_recovered", "kl_sae", "delta_loss"),
             "absorption": ("mean_absorption_fraction", "mean_full_absorption_rate", "letters_evaluated")}
     out = {f"{s}.{k}": metrics[s].get(k) for s, keys in pick.items() if s in metrics for k in keys}
-    if "probing" in metrics:
-        out.update({f"probing.{k}": v for k, v in metrics["probing"]["mean"].items()})
+    for name in ("probing", "probing_saep"):
+        if name in metrics:
+            out.update({f"{name}.{k}": v for k, v in metrics[name]["mean"].items()})
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
