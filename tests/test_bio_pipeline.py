@@ -48,6 +48,7 @@ def test_bio_layers_side_by_side(tmp_path, capsys):
         ev = json.loads((run / f"l{row['layer']}" / "sae" / "bio_eval" / "results.json").read_text())
         assert row["hook"] == f"blocks.{row['layer']}.hook_normalized_resid_post" == ev["hook"]
         assert row["units_aligned"] == ev["units_aligned"] and row["units"]["sae_latents"] == 256
+        assert 0 < row["sae_fvu"] < 1
         for c, per in r["per_concept"].items():
             assert per["sae_latents"][str(row["layer"])]["aligned"] == ev["concepts"][c]["sae_latents"]["aligned"]
     fr3 = r["per_concept"]["region:FR3"]

@@ -12,12 +12,14 @@ def compare_layers(evals: dict[int, Path], out: Path) -> dict:
     from mechinterp.figures import alignment_by_layer
 
     runs = {layer: json.loads(Path(p).read_text()) for layer, p in sorted(evals.items())}
+    saes = {layer: json.loads((Path(p).parents[1] / "metrics.json").read_text()) for layer, p in evals.items()}
     first = next(iter(runs.values()))
     kinds, concepts = list(first["aligned_pairs"]), list(first["concepts"])
     per_layer = [dict(layer=layer, hook=r["hook"], units=r["units"], units_aligned=r["units_aligned"],
                       aligned_pairs=r["aligned_pairs"], concepts_covered=r["concepts_covered"],
                       units_aligned_residue=r["units_aligned_residue"],
-                      masked_residue_loss_recovered=r["masked_residue_loss"]["recovered_vs_zero"])
+                      masked_residue_loss_recovered=r["masked_residue_loss"]["recovered_vs_zero"],
+                      sae_fvu=saes[layer]["fvu"])
                  for layer, r in runs.items()]
     per_concept = {}
     for c in concepts:
@@ -39,11 +41,11 @@ def layer_table(results: dict) -> list[str]:
     """Printable lines: per layer, units aligned of each kind and the loss recovered; then per concept,
     SAE latents / MLP neurons aligned per layer and the best layer."""
     kinds = results["kinds"]
-    lines = ["layer  " + "  ".join(f"{k:>14}" for k in kinds) + "  loss recovered"]
+    lines = ["layer  " + "  ".join(f"{k:>14}" for k in kinds) + "  loss recovered  SAE FVU"]
     for row in results["per_layer"]:
         lines.append(f"{row['layer']:>5}  " + "  ".join(f"{row['units_aligned'][k]:>7} of {row['units'][k]:<5}"
                                                        for k in kinds)
-                     + f"  {row['masked_residue_loss_recovered']:.3f}")
+                     + f"  {row['masked_residue_loss_recovered']:14.3f}  {row['sae_fvu']:7.3f}")
     base = results["baseline"]
     lines.append("concept: aligned SAE latents / " + base.replace("_", " ") + " per layer (best layer by best F1)")
     for c, row in results["per_concept"].items():
