@@ -10,6 +10,7 @@ PEERS_TL  := .venv-bench-tl/.installed
 PEERS_CT  := .venv-bench-ct/.installed
 PEERS_SB  := .venv-bench-saebench/.installed
 PEERS_SP  := .venv-bench-saeprobes/.installed
+PEERS_AC  := .venv-bench-ac/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -27,14 +28,14 @@ test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP)   ## every benchmark, ratios measured side by side
+bench: $(STAMP) $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP) $(PEERS_AC)   ## every benchmark, ratios measured side by side
 	$(PY) scripts/bench/bench_all.py
 
 smoke: $(STAMP)
 	$(VENV)/bin/mechinterp smoke
 
 venv: $(STAMP)
-peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP)
+peers: $(PEERS_SAE) $(PEERS_TL) $(PEERS_CT) $(PEERS_SB) $(PEERS_SP) $(PEERS_AC)
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +63,13 @@ $(PEERS_SP): requirements-peers-saeprobes.txt   # sae-probes' own pins would pul
 	.venv-bench-saeprobes/bin/python -m pip install -q --upgrade pip
 	.venv-bench-saeprobes/bin/python -m pip install -q -r $<
 	.venv-bench-saeprobes/bin/python -m pip install -q --no-deps sae-probes==0.4.2
+	touch $@
+
+$(PEERS_AC): requirements-peers-ac.txt   # auto-circuit's own pins add plotting export, tracr and task packages
+	test -x .venv-bench-ac/bin/python || $(PYTHON) -m venv .venv-bench-ac
+	.venv-bench-ac/bin/python -m pip install -q --upgrade pip
+	.venv-bench-ac/bin/python -m pip install -q -r $<
+	.venv-bench-ac/bin/python -m pip install -q --no-deps auto-circuit==1.0.1
 	touch $@
 
 compiler:                         ## sae_jax's C++ CPU kernels are built on first use (pure-XLA fallback without one)
