@@ -191,6 +191,8 @@ ROWS = [
      "error: unknown method 'path_patching'"),
     ("circuit-acdc-candidates", "circuit --model {model} --methods acdc --acdc_candidates 1.5 --out {root}/o",
      "error: --acdc_candidates is a fraction of the edges in (0, 1], got 1.5"),
+    ("circuit-acdc-speculate", "circuit --model {model} --methods acdc --acdc_speculate 0 --out {root}/o",
+     "error: --acdc_speculate must be >= 1 (1: one trial per forward), got 0"),
     ("circuit-unknown-task", "circuit --model {model} --task sva --out {root}/o", "error: unknown task 'sva'"),
     ("circuit-too-many-edges", "circuit --model {model} --n_edges 100000000 --device cpu --out {root}/o",
      "error: --n_edges 100000000 asks for more edges than {model}'s graph has (82)"),

@@ -139,6 +139,10 @@ def test_acdc_prunes_by_real_patching_and_resumes(tiny_model_factory):
     assert run.faithfulness == pytest.approx(faith(run.kept), abs=1e-5)
     assert run.faithfulness > 1.0 - removed * tau  # each removal cost less than tau
     assert (run.deltas[run.kept] >= tau).all()  # each kept edge was tested and cost at least tau
+    one_at_a_time = acdc(m, g, clean, ref, g.valid, _metric, threshold=tau, speculate=1)
+    assert torch.equal(one_at_a_time.kept, run.kept) and one_at_a_time.trials == run.trials
+    assert torch.allclose(one_at_a_time.deltas, run.deltas, atol=1e-5)
+    assert one_at_a_time.discarded == 0 < run.discarded  # some speculative trials were run again
 
     saved = []
 
@@ -148,7 +152,7 @@ def test_acdc_prunes_by_real_patching_and_resumes(tiny_model_factory):
 
     with pytest.raises(KeyboardInterrupt):
         acdc(m, g, clean, ref, g.valid, _metric, threshold=tau, save=interrupt, save_every=10)
-    assert saved[0].next == 10
+    assert 10 <= saved[0].next < 10 + 4  # saved once 10 edges are behind it (up to 4 trials per forward)
     resumed = acdc(m, g, clean, ref, g.valid, _metric, threshold=tau, state=saved[0])
     assert torch.equal(resumed.kept, run.kept) and resumed.trials == run.trials
 

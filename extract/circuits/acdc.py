@@ -8,6 +8,13 @@ edge-patching forward of the trial circuit (pruned to input -> logits paths firs
 nodes that no longer reach the output), so the decisions are sequential: trial i depends on every
 decision before it.
 
+Speculation: most trials remove their edge, so up to `speculate` consecutive trials into readers of
+one layer run in one forward, each assuming that the ones before it removed theirs; they share
+every layer before that one (edge patching's growing batch). Their results are taken in order up
+to the first trial that keeps its edge; the trials after it assumed otherwise and are run again.
+The decisions are those of one trial at a time (up to float rounding at the threshold). Readers
+in the first third of the layers gain too little from the shared layers and run one at a time.
+
 The candidates are the top edges of EAP-IG's scores (Conmy et al. start from the whole graph: at
 SmolLM2's 70k edges that is 70k forwards, hours on a CPU). Each tested edge keeps the faithfulness
 its removal cost (`deltas`), which ranks the candidates for a faithfulness curve.
@@ -41,6 +48,8 @@ class ACDCState:
     """Index into order of the next trial."""
     faithfulness: float = 1.0
     trials: int = 0
+    discarded: int = 0
+    """Speculative trials run and thrown away (an earlier trial of their forward kept its edge)."""
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -58,39 +67,53 @@ def acdc_order(graph: CircuitGraph, candidates: torch.Tensor) -> torch.Tensor:
 def acdc(model, graph: CircuitGraph, clean: torch.Tensor, ref: torch.Tensor, candidates: torch.Tensor,
          metric: Metric, threshold: float = 0.01, state: ACDCState | None = None,
          save: Callable[[ACDCState], None] | None = None, save_every: int = 25,
-         log: Callable[[str], None] | None = None) -> ACDCState:
+         log: Callable[[str], None] | None = None, speculate: int = 4) -> ACDCState:
     """Prune `candidates` ([U, V] bool) by ACDC; `state` resumes a saved run; `save` is called
-    every `save_every` trials and at the end."""
+    every `save_every` trials and at the end; `speculate`: trials per forward (1: one at a time)."""
     if threshold < 0:
         raise ValueError(f"the ACDC threshold must be >= 0, got {threshold}")
     bounds = patch_edges(model, graph, clean, ref, torch.stack([graph.valid, torch.zeros_like(graph.valid)]), metric)
     empty, full = (float(x) for x in bounds.mean(1))
     if abs(full - empty) < 1e-6:
         raise ValueError("the metric is the same with and without every edge: the corruption does not change the behaviour")
+    rows = len(clean) * max(1, speculate)
 
-    def faith(circuit: torch.Tensor) -> float:
-        m = patch_edges(model, graph, clean, ref, (graph.valid & ~circuit)[None], metric).mean()
-        return (float(m) - empty) / (full - empty)
+    def faith(circuits: list[torch.Tensor]) -> list[float]:
+        removed = torch.stack([graph.valid & ~c for c in circuits])
+        m = patch_edges(model, graph, clean, ref, removed, metric, max_rows=rows).mean(1)
+        return [(float(x) - empty) / (full - empty) for x in m]
 
     if state is None:
         kept = graph.prune(candidates)
         state = ACDCState(kept=kept, deltas=torch.zeros(graph.n_up, graph.n_down), order=acdc_order(graph, kept),
-                          faithfulness=faith(kept))
+                          faithfulness=faith([kept])[0])
     t0, start, before = time.time(), state.next, state.seconds
     total = len(state.order)
-    for i in range(state.next, total):
-        u, v = (int(x) for x in state.order[i])
-        if state.kept[u, v]:  # still there (not pruned away with a node that lost its last edge)
-            trial = state.kept.clone()
-            trial[u, v] = False
-            trial = graph.prune(trial)
-            f = faith(trial)
+    layer_of = lambda v: int(v) // graph.per_layer_in  # noqa: E731 (the logits: n_layers)
+    while state.next < total:
+        chain, circuit, i = [], state.kept, state.next  # trials, each assuming the ones before removed theirs
+        while i < total and len(chain) < max(1, speculate):
+            u, v = (int(x) for x in state.order[i])
+            if circuit[u, v]:  # still there (not pruned away with a node that lost its last edge)
+                if chain and (layer_of(v) != layer_of(chain[0][2]) or 3 * layer_of(v) < graph.n_layers):
+                    break
+                circuit = circuit.clone()
+                circuit[u, v] = False
+                circuit = graph.prune(circuit)
+                chain.append((i, u, v, circuit))
+            i += 1
+        saved_at = state.next // save_every
+        state.next = i
+        for k, ((at, u, v, trial), f) in enumerate(zip(chain, faith([c[3] for c in chain]) if chain else [])):
             state.deltas[u, v] = state.faithfulness - f
+            state.trials += 1
             if state.faithfulness - f < threshold:
                 state.kept, state.faithfulness = trial, f
-            state.trials += 1
-        state.next, state.seconds = i + 1, before + time.time() - t0
-        if state.next % save_every == 0 or state.next == total:
+            else:  # the later trials assumed this edge gone: they are tried again
+                state.next, state.discarded = at + 1, state.discarded + len(chain) - k - 1
+                break
+        state.seconds = before + time.time() - t0
+        if state.next // save_every > saved_at or state.next == total:
             if save:
                 save(state)
             if log:

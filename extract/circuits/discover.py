@@ -61,6 +61,8 @@ class CircuitConfig:
     """ACDC starts from this fraction of the edges, EAP-IG's best (chosen by --selection)."""
     acdc_threshold: float = 0.01
     """ACDC removes an edge when that costs less than this much faithfulness."""
+    acdc_speculate: int = 4
+    """ACDC trials per forward into one late layer, each assuming the ones before removed their edge (1: one at a time)."""
     n_edges: int | None = None
     """Edges of the chosen circuit (None: the smallest of the curve's sizes that reaches --goal)."""
     diagram_edges: int = 100
@@ -93,6 +95,8 @@ class CircuitConfig:
             raise ValueError(f"--acdc_candidates is a fraction of the edges in (0, 1], got {self.acdc_candidates}")
         if self.acdc_threshold < 0:
             raise ValueError(f"--acdc_threshold must be >= 0, got {self.acdc_threshold}")
+        if self.acdc_speculate < 1:
+            raise ValueError(f"--acdc_speculate must be >= 1 (1: one trial per forward), got {self.acdc_speculate}")
         if self.n_heldout < 0:
             raise ValueError(f"--n_heldout must be >= 0, got {self.n_heldout}")
 
@@ -211,12 +215,13 @@ def _scores(model, graph, task, cfg: CircuitConfig, method: str, state: _State, 
             log(f"  acdc: pruning {int(candidates.sum())} EAP-IG edges, threshold {cfg.acdc_threshold}")
         settings = _acdc_settings(cfg)
         run = acdc(model, graph, task.clean, ref, candidates, task.grad_metric(), cfg.acdc_threshold,
-                   state=ACDCState(**saved) if saved else None, log=log,
+                   state=ACDCState(**saved) if saved else None, log=log, speculate=cfg.acdc_speculate,
                    save=lambda st: state.put("acdc", {"settings": settings, "acdc_state": st.as_dict()}))
         circuit = {"edges": int(run.kept.sum()), "faithfulness": round(run.faithfulness, 4), "trials": run.trials,
-                   "candidates": len(run.order), "threshold": cfg.acdc_threshold, "seconds": round(run.seconds, 1)}
+                   "discarded": run.discarded, "candidates": len(run.order), "threshold": cfg.acdc_threshold,
+                   "seconds": round(run.seconds, 1)}
         log(f"  acdc: {circuit['edges']} of {circuit['candidates']} edges kept, faithfulness {run.faithfulness:.3f}, "
-            f"{run.trials} patching forwards in {run.seconds:.0f} s")
+            f"{run.trials} trials ({run.discarded} speculative ones run again) in {run.seconds:.0f} s")
         return state.put("acdc", {"settings": settings, "acdc_state": run.as_dict(), "acdc_circuit": circuit,
                                   "scores": acdc_scores(run, base), "score_seconds": round(run.seconds, 2)})
     if method == "nodes":
