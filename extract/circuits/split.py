@@ -122,6 +122,8 @@ class SplitForward:
             tokens = tokens[:self.rows]
             # copy-major, so that each copy's [nodes, everything else] block is one matrix
             self.diff = torch.empty(self.k, graph.n_up, self.n, pos, model.d_model, device=model.device)
+            self.total = torch.zeros(self.k, self.n, pos, model.d_model, device=model.device)
+            self.summed = 0  # nodes in self.total
         hooks = [("blocks.0.hook_resid_pre", self._record_input)]
         if self.embed is not None:
             hooks.insert(0, ("hook_embed", lambda act, hook: self.embed.to(act.dtype)))
@@ -161,6 +163,7 @@ class SplitForward:
         def fn(mod, args, kwargs):
             before = self.graph.attn_prefix(layer)  # the nodes written before `layer` (all of them at the end)
             self.diff[self.active:self.active + count, :before] = self.diff[:1, :before]
+            self.total[self.active:self.active + count] = self.total[:1]
             self.active += count
             self.rows = self.active * self.n
             return grow(mod, args, kwargs)
@@ -169,19 +172,34 @@ class SplitForward:
     # ------------------------------------------------------------------ inputs
     def _delta(self, prefix: int, vs: slice | int) -> torch.Tensor | None:
         """-(sum over removed (u, v) of diff_u) for downstream inputs vs: [C, rows, pos, d] for a slice
-        of inputs, [rows, pos, d] for one; every u < prefix is upstream of vs. One batched matmul:
-        [copy, input, node] x [copy, node, prompt * pos * d]."""
+        of inputs, [rows, pos, d] for one; every u < prefix is upstream of vs. Where fewer nodes keep
+        an edge than lose one, it is -(the running total of every node's diff) + the sum over kept
+        ones, so a reader costs the nodes of the smaller side (the diffs are most of a forward's
+        memory traffic). One batched matmul: [copy, input, node] x [copy, node, prompt * pos * d]."""
         if self.removed is None:
             return None
-        r = self.removed[:self.active, :prefix, vs]
+        a = self.active
+        r = self.removed[:a, :prefix, vs]
         if not r.any():
             return None
         one = r.dim() == 2
         r = r[..., None] if one else r  # [k, P, C]
-        d = self.diff[:self.active, :prefix].reshape(self.active, prefix, -1)
-        out = -torch.bmm(r.transpose(1, 2), d)  # [k, C, n * pos * d]
+        kept = 1.0 - r
+        lose, keep = (x.any(2).any(0).nonzero().squeeze(1) for x in (r > 0, kept > 0))
+        if len(lose) <= len(keep):
+            d = self.diff[:a, lose].flatten(2)
+            out = -torch.bmm(r[:, lose].transpose(1, 2), d)  # [k, C, n * pos * d]
+        else:
+            d = self.diff[:a, keep].flatten(2)  # no node kept: zeros
+            out = torch.bmm(kept[:, keep].transpose(1, 2), d) - self._total(prefix).reshape(a, 1, -1)
         out = out.transpose(0, 1).reshape(r.shape[2], self.rows, *self.diff.shape[3:])
         return out[0] if one else out
+
+    def _total(self, prefix: int) -> torch.Tensor:
+        """[k, n, pos, d] the sum of diff_u over u < prefix (a parallel block's MLP reads before its
+        heads, which are written by then)."""
+        extra = self.diff[:self.active, prefix:self.summed].sum(1) if self.summed > prefix else 0.0
+        return self.total[:self.active] - extra
 
     def _distinct_inputs(self, layer: int) -> torch.Tensor:
         """[C] for each of the layer's attention inputs, the copy it reads: inputs whose removed
@@ -277,7 +295,11 @@ class SplitForward:
             return
         w = writes.detach().float().view(writes.shape[0], self.active, self.n, *writes.shape[2:])
         ref = self.ref[start:start + writes.shape[0]].to(w.device)[:, None]
-        self.diff[:self.active, start:start + writes.shape[0]] = (w - ref).transpose(0, 1)
+        new = (w - ref).transpose(0, 1)
+        self.diff[:self.active, start:start + writes.shape[0]] = new
+        assert start == self.summed, "nodes are written in graph order"
+        self.total[:self.active] += new.sum(1)
+        self.summed = start + writes.shape[0]
 
     def _record_input(self, act, hook):
         self._store(0, act[None])
