@@ -123,6 +123,11 @@ def probe_set(data: LabelledSet, raw: tuple[np.ndarray, np.ndarray], latents: tu
                 if k == ks[0] and key == "sae":
                     row["sae_top_1_latent"] = int(keep[0])
         per_class[name] = row
+    return class_means(per_class, data)
+
+
+def class_means(per_class: dict[str, dict], data: LabelledSet) -> dict:
+    """A set's numbers: the mean over its classes of each (not the latent ids), the per-class rows, sizes."""
     keys = [k for k in next(iter(per_class.values())) if not k.endswith("_latent")]
     out = {k: float(np.mean([r[k] for r in per_class.values()])) for k in keys}
     out.update(per_class=per_class, n_train=int(len(data.train_y)), n_test=int(len(data.test_y)))
@@ -130,15 +135,16 @@ def probe_set(data: LabelledSet, raw: tuple[np.ndarray, np.ndarray], latents: tu
 
 
 def sparse_probing(model, sae: TorchSAE, sets: list[LabelledSet], hook: str, ctx: int = 128, ks=K_VALUES,
-                   seed: int = 0, progress=None) -> dict:
-    """{set name: probe_set(...)} plus 'mean' over sets of every accuracy."""
+                   seed: int = 0, progress=None, features=pooled_features, probe=probe_set) -> dict:
+    """{set name: probe(...)} plus 'mean' over sets of every number; features(model, sae, texts, hook,
+    ctx) -> (raw, latents) per text."""
     out = {}
     for data in sets:
         if progress:
             progress(f"sparse probing: {data.name} ({len(data.train_texts)} + {len(data.test_texts)} texts)")
-        raw_tr, lat_tr = pooled_features(model, sae, data.train_texts, hook, ctx)
-        raw_te, lat_te = pooled_features(model, sae, data.test_texts, hook, ctx)
-        out[data.name] = probe_set(data, (raw_tr, raw_te), (lat_tr, lat_te), ks, seed)
+        raw_tr, lat_tr = features(model, sae, data.train_texts, hook, ctx)
+        raw_te, lat_te = features(model, sae, data.test_texts, hook, ctx)
+        out[data.name] = probe(data, (raw_tr, raw_te), (lat_tr, lat_te), ks, seed)
     keys = [k for k in next(iter(out.values())) if isinstance(out[next(iter(out))][k], float)]
     out["mean"] = {k: float(np.mean([out[s.name][k] for s in sets])) for k in keys}
     return out

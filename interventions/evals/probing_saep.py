@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import LeavePOut, StratifiedKFold
 
 from interventions.evals.labelled import LabelledSet
-from interventions.evals.probing import balanced_tasks, token_activations
+from interventions.evals.probing import balanced_tasks, class_means, sparse_probing, token_activations
 from interventions.sae import TorchSAE
 
 K_VALUES = (1, 2, 4, 8, 16)
@@ -95,23 +95,12 @@ def probe_set(data: LabelledSet, raw: tuple[np.ndarray, np.ndarray], latents: tu
             if key == "sae":
                 row["sae_top_1_latent"] = int(ranked[0])
         per_class[name] = row
-    keys = [k for k in next(iter(per_class.values())) if not k.endswith("_latent")]
-    out = {k: float(np.mean([r[k] for r in per_class.values()])) for k in keys}
-    out.update(per_class=per_class, n_train=int(len(data.train_y)), n_test=int(len(data.test_y)))
-    return out
+    return class_means(per_class, data)
 
 
 def sparse_probing_saep(model, sae: TorchSAE, sets: list[LabelledSet], hook: str, ctx: int = 128, ks=K_VALUES,
                         seed: int = 0, progress=None) -> dict:
-    """{set name: probe_set(...)} plus 'mean' over sets, with protocol='sae-probes'."""
-    out: dict = {}
-    for data in sets:
-        if progress:
-            progress(f"sparse probing, sae-probes' protocol: {data.name}")
-        raw_tr, lat_tr = last_token_features(model, sae, data.train_texts, hook, ctx)
-        raw_te, lat_te = last_token_features(model, sae, data.test_texts, hook, ctx)
-        out[data.name] = probe_set(data, (raw_tr, raw_te), (lat_tr, lat_te), ks, seed)
-    first = out[sets[0].name]
-    out["mean"] = {k: float(np.mean([out[s.name][k] for s in sets])) for k in first if isinstance(first[k], float)}
-    out["protocol"] = "sae-probes 0.4.2 (normal setting)"
-    return out
+    """{set name: probe_set(...)} plus 'mean' over sets, with the protocol named."""
+    out = sparse_probing(model, sae, sets, hook, ctx, ks, seed, progress, features=last_token_features,
+                         probe=probe_set)
+    return out | {"protocol": "sae-probes 0.4.2 (normal setting)"}
