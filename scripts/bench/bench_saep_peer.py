@@ -79,8 +79,8 @@ def main() -> None:
                          goal=f"max |diff| {diff:.1e}, same top-1 latents: {same_latent}"))
     rows.append(dict(measure="largest |ours - sae-probes'| over sets, k, AUC and accuracy", value=f"{worst:.1e}",
                      goal="agreement"))
-    rows.append(dict(measure="probe time s, ours (also k-sparse probes on raw dimensions) / sae-probes'", value=f"{ours_s:.0f} / {theirs_s:.0f}",
-                     goal=""))
+    rows.append(dict(measure="probe time s, ours (also k-sparse probes on raw dimensions) / sae-probes'",
+                     value=f"{ours_s:.0f} / {theirs_s:.0f}", goal=""))
     write_results("saep_peer", rows, {"cpu": cpu_model(), "peak_rss_mb": round(peak_rss_mb()), "sae": a.sae,
                                       "ours": ours, "theirs": theirs})
 
