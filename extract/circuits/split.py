@@ -29,7 +29,7 @@ import torch
 
 from extract.circuits.graph import CircuitGraph
 from extract.ioi.dla import o_proj_weight
-from extract.ioi.patching import _grow, forward_end
+from extract.ioi.patching import forward_end, grow_rows
 from extract.norms import gain, norm_scale
 from extract.sites import get_module
 
@@ -158,7 +158,7 @@ class SplitForward:
     def _join(self, layer: int):
         """Circuits that join at `layer` enter as copies of the lead's rows, with its writes so far."""
         count = int((self.fork == layer).sum())
-        grow = _grow(self.n, count)
+        grow = grow_rows(self.n, count)
 
         def fn(mod, args, kwargs):
             before = self.graph.attn_prefix(layer)  # the nodes written before `layer` (all of them at the end)

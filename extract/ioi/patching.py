@@ -243,7 +243,7 @@ def _run_group(model, base_tokens, copies, cache, metric, max_rows, grow, hooks,
         with ExitStack() as stack:
             for layer in sorted(grown):
                 stack.callback(model._layers[layer].register_forward_pre_hook(
-                    _grow(n, len(grown[layer])), with_kwargs=True).remove)
+                    grow_rows(n, len(grown[layer])), with_kwargs=True).remove)
             logits = forward_end(model, tokens, all_hooks, stop_at_layer, **extra)
         if logits is not None and metric is not None:
             vals = metric(logits).float().cpu().view(-1, n)
@@ -258,7 +258,8 @@ def _run_group(model, base_tokens, copies, cache, metric, max_rows, grow, hooks,
     return {"values": values, "base": base_vals, "recorded": recorded}
 
 
-def _grow(n: int, count: int):
+def grow_rows(n: int, count: int):
+    """A forward pre-hook (with_kwargs) that appends `count` copies of the first n rows of the block's input."""
     def hook(mod, args, kwargs):
         x = args[0] if args else kwargs["hidden_states"]
         x = torch.cat([x, x[:n].repeat(count, *([1] * (x.dim() - 1)))])
