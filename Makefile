@@ -22,8 +22,8 @@ demo: $(STAMP)                    ## the main job on the embedded default model
 test: $(STAMP) $(PEERS_SAE) chromium compiler lint   ## the test suite (what CI runs)
 	$(PY) -m pytest -q --durations=15 tests
 
-test-fast: $(STAMP) compiler      ## the edit-run loop: no real model, no peers (under 2 minutes)
-	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider tests
+test-fast: $(STAMP) compiler      ## the edit-run loop: the unit layer, no real model (under a minute)
+	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider tests/unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
 """PyTorch side: models, hook sites, IOI patching, activation dumps.
 
-Submodules import torch lazily where they need it; `extract.store` is numpy-only so the
+Submodules import torch lazily where they need it; `mechinterp.formats.store` is numpy-only so the
 JAX side can read activation stores without importing torch.
 """

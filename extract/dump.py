@@ -2,7 +2,7 @@
 
     dump_activations(DumpConfig(n_tokens=25_000))   # middle layer's hook_resid_pre, BBC news
 
-One pass of the model fills one store per hook (see extract/store.py for the format). Memory
+One pass of the model fills one store per hook (see mechinterp/formats/store.py for the format). Memory
 stays constant in n_tokens: windows are generated lazily, each batch is written into the
 preallocated memmap and the written pages are released at every flush. An interrupted dump
 (Ctrl-C, crash, kill) leaves stores that say they are incomplete; the same call resumes them.
@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,19 +29,19 @@ import torch
 from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
-from extract.store import StoreError, StoreMeta, open_store, read_meta
-from extract.store_writer import StoreLock, StoreWriter, check_disk, disk_plan
 from extract.windows import WindowStream
-from mechinterp import DEFAULT_MODEL
-from mechinterp.flags import parse_layers
-from mechinterp.paths import RUNS, default_store_dir
+from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.errors import LabError
+from mechinterp.formats.layers import parse_layers
+from mechinterp.formats.store import ACTS_FILE, META_FILE, TOKENS_FILE, StoreError, StoreMeta, open_store, read_meta
+from mechinterp.formats.store_writer import StoreLock, StoreWriter, check_disk, disk_plan
 
 PER_POSITION_SITES = ("hook_embed", "hook_pos_embed", "hook_resid_pre", "hook_resid_mid", "hook_resid_post",
                       "hook_attn_out", "hook_mlp_out", "attn.hook_z", "mlp.hook_post", "ln_final.hook_normalized",
                       "ln2.hook_normalized", "hook_mlp_in", "ln1.hook_normalized", "hook_normalized_resid_post")
 
 
-class DumpError(ValueError):
+class DumpError(LabError):
     """A dump request that cannot be served; the message says what to do."""
 
 
@@ -89,8 +90,6 @@ class DumpConfig:
     """Batches between flushes: at most this many batches are redone after a crash."""
     progress: bool = True
     """Show a progress bar (items/s, ETA)."""
-    runs_dir: str = RUNS
-    """Parent of the default output folders."""
 
     def __post_init__(self):
         if self.n_tokens < 1:
@@ -119,7 +118,7 @@ class DumpResult:
 
     @property
     def bytes(self) -> int:
-        return sum((self.path / f).stat().st_size for f in ("acts.npy", "tokens.npy", "meta.json"))
+        return sum((self.path / f).stat().st_size for f in (ACTS_FILE, TOKENS_FILE, META_FILE))
 
     def summary(self) -> str:
         m = self.meta
@@ -159,9 +158,12 @@ def hook_names(model: HookedModel, cfg: DumpConfig) -> list[str]:
     return names
 
 
-def store_paths(cfg: DumpConfig, model_name: str, names: list[str], rank: int, world: int) -> dict[str, Path]:
+def store_paths(cfg: DumpConfig, model_name: str, names: list[str], rank: int, world: int,
+                default_dir: Callable[[str, str], Path] | None = None) -> dict[str, Path]:
     if cfg.out is None:
-        paths = {n: default_store_dir(model_name, n, cfg.runs_dir) for n in names}
+        if default_dir is None:
+            raise DumpError("name an output folder (--out)")
+        paths = {n: default_dir(model_name, n) for n in names}
     elif len(names) == 1:
         paths = {names[0]: Path(cfg.out)}
     else:
@@ -199,11 +201,13 @@ def _barrier(world: int) -> None:
 # ---------------------------------------------------------------------------- the dump
 
 
-def dump_activations(cfg: DumpConfig, model: HookedModel | None = None) -> list[DumpResult]:
-    """Write one store per hook (one shard per rank under torchrun); returns what was written."""
+def dump_activations(cfg: DumpConfig, model: HookedModel | None = None,
+                     default_dir: Callable[[str, str], Path] | None = None) -> list[DumpResult]:
+    """Write one store per hook (one shard per rank under torchrun); returns what was written. Without
+    --out, each store goes to default_dir(model name, hook)."""
     rank, world, device = _init_dist(cfg.device)
     try:
-        return _dump(cfg, model, rank, world, device)
+        return _dump(cfg, model, rank, world, device, default_dir)
     finally:
         if world > 1:
             import torch.distributed as dist
@@ -212,7 +216,8 @@ def dump_activations(cfg: DumpConfig, model: HookedModel | None = None) -> list[
                 dist.destroy_process_group()
 
 
-def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, device: str) -> list[DumpResult]:
+def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, device: str,
+          default_dir: Callable[[str, str], Path] | None) -> list[DumpResult]:
     model = model or load_model(cfg.model, device=device)
     names = hook_names(model, cfg)
     stop = model.min_stop_layer(names)
@@ -236,7 +241,7 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
                              prepend_bos=bos is not None, corpus=corpus_meta,
                              shard={"rank": rank, "world_size": world, "first_window": lo})
              for name in names}
-    paths = store_paths(cfg, model.name, names, rank, world)
+    paths = store_paths(cfg, model.name, names, rank, world, default_dir)
     with ExitStack() as locks:
         for path in paths.values():
             locks.enter_context(StoreLock(path))
@@ -259,14 +264,14 @@ def _open_writers(paths: dict[str, Path], metas: dict[str, StoreMeta], say=None)
     todo = {}
     for name, meta in metas.items():
         path = paths[name]
-        if (path / "meta.json").exists():
+        if (path / META_FILE).exists():
             old = read_meta(path)
             if old.complete and not old.mismatches(meta):
                 open_store(path)  # its files must match meta.json too: a truncated store is an error, not "done"
                 done[name] = DumpResult(path, old, 0, 0.0, skipped=True)
                 continue
         todo[name] = meta
-    new = [m for n, m in todo.items() if not (paths[n] / "meta.json").exists()]
+    new = [m for n, m in todo.items() if not (paths[n] / META_FILE).exists()]
     if new:
         first = paths[next(iter(todo))]
         check_disk(first, new)
@@ -331,10 +336,10 @@ def _run(cfg, model, plan, stream, writers, names, stop, lo, hi, rows_per_window
         raise DumpError(f"the corpus gave {done} of {hi - lo} windows on the second pass; is it changing on disk?")
 
 
-def run_from_cli(cfg: DumpConfig) -> list[DumpResult]:
+def run_from_cli(cfg: DumpConfig, default_dir: Callable[[str, str], Path] | None = None) -> list[DumpResult]:
     """dump_activations with Ctrl-C turned into DumpInterrupted also while loading, and the summary printed."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    results = dump_activations(cfg)
+    results = dump_activations(cfg, default_dir=default_dir)
     rank, world = dist_env()
     if rank == 0:
         for r in results:

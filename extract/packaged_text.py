@@ -35,10 +35,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mechinterp.paths import cache_root
+from mechinterp.formats.defaults import cache_root
+from mechinterp.formats.errors import LabError
 
 
-class PackageError(ValueError):
+class PackageError(LabError):
     """A package that cannot be fetched or read; the message names the install."""
 
 

@@ -41,6 +41,11 @@ class Layout:
     """Pre-norm families: the norm attention reads the residual through (its input is not added back)."""
     mlp_norm: str | None = None
     """Pre-norm families: the norm the MLP reads the residual through."""
+    sandwich_norm: bool = False
+    """Each sublayer's output passes a norm of its own before the residual add (Gemma 3): attn_out and
+    mlp_out sit after that norm."""
+    norm_gain_offset: float = 0.0
+    """RMSNorm multiplies by (offset + weight): 1 for Gemma, whose checkpoints store weight - 1."""
 
     @property
     def post_norm(self) -> bool:
@@ -60,7 +65,7 @@ GPT2 = Layout(layers="transformer.h", embed="transformer.wte", pos_embed="transf
 GEMMA3 = Layout(layers="model.layers", embed="model.embed_tokens", final_norm="model.norm", unembed="lm_head",
                 attn="self_attn", attn_out="post_attention_layernorm", mlp_out="post_feedforward_layernorm",
                 o_proj="self_attn.o_proj", mlp_down="mlp.down_proj", attn_norm="input_layernorm",
-                mlp_norm="pre_feedforward_layernorm")
+                mlp_norm="pre_feedforward_layernorm", sandwich_norm=True, norm_gain_offset=1.0)
 
 # BERT / RoBERTa (encoders, masked LM) are post-norm: each sublayer's residual add is followed by a
 # LayerNorm. Sites as TransformerLens' HookedEncoder names them: resid_mid = resid_pre + attn_out

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from extract.models import load_model
-from mechinterp import DEFAULT_MODEL
+from mechinterp.formats.defaults import DEFAULT_MODEL
 
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
 # a human VH3-23 heavy chain with its first conserved cysteine (IMGT 23) masked

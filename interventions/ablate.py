@@ -34,8 +34,8 @@ class AblateConfig(SAERun):
     """IOI prompts, or held-out windows for --eval ce."""
     batch: int = 8
     """Inputs per forward pass."""
-    out: str = "runs/ablate"
-    """Output directory (ablation.json)."""
+    out: str | None = None
+    """Output directory (ablation.json; None: runs/ablate)."""
 
     def latents(self) -> list[int] | int:
         """The latent list, or the N of auto:N."""
@@ -90,7 +90,7 @@ def run_ablation_stage(model, sae: TorchSAE, cfg: AblateConfig) -> dict:
                 return float(logit_diff(model.run_with_hooks(tokens, hooks=hooks), ds.io_tok, ds.s_tok,
                                         ds.pos["end"]).mean())
     elif eval_kind == "ce":
-        from interventions.evaluate import heldout_tokens, next_token_loss
+        from interventions.ce_loss import heldout_tokens, next_token_loss
 
         windows, first_pos = heldout_tokens(sae, n)
         tokens = torch.as_tensor(windows, dtype=torch.long)

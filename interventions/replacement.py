@@ -23,12 +23,12 @@ import torch
 from torch.nn import functional as F
 
 from interventions.sae import TorchSAE, load_sae
-from mechinterp.sae_format import SAEError
+from mechinterp.formats.sae import CFG, SAEError
 
 
 def load_transcoders(set_dir: str | Path, device: str | torch.device = "cpu") -> dict[int, TorchSAE]:
     """The per-layer transcoders `mechinterp train-transcoders` wrote under set_dir/layer_{L}/sae."""
-    exports = sorted(Path(set_dir).glob("layer_*/sae/cfg.json"), key=lambda p: int(p.parent.parent.name[6:]))
+    exports = sorted(Path(set_dir).glob(f"layer_*/sae/{CFG}"), key=lambda p: int(p.parent.parent.name[6:]))
     if not exports:
         raise SAEError(f"no transcoders under {set_dir} (layer_{{L}}/sae); train them with `mechinterp train-transcoders`")
     tcs = {int(p.parent.parent.name[6:]): load_sae(p.parent, device) for p in exports}
@@ -137,8 +137,8 @@ def write_replacement_metrics(set_dir: str | Path, result: dict) -> Path:
 @dataclass(frozen=True)
 class ReplacementEval:
     """A transcoder set spliced into its model: CE-loss recovered, all layers at once and each alone."""
-    set: str = "runs/transcoders"
-    """Folder `mechinterp train-transcoders` wrote (layer_{L}/sae per layer)."""
+    set: str | None = None
+    """Folder `mechinterp train-transcoders` wrote, layer_{L}/sae per layer (None: runs/transcoders)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     n_windows: int = 32

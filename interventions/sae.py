@@ -1,6 +1,6 @@
 """An exported SAE (SAELens layout: cfg.json + sae_weights.safetensors) as a torch module.
 
-Encode/decode contract (x raw activations [..., d_in], fp32), owned by mechinterp/sae_format.py:
+Encode/decode contract (x raw activations [..., d_in], fp32), owned by mechinterp/formats/sae.py:
 
     pre   = (x - b_dec) @ W_enc + b_enc          (b_dec is subtracted when apply_b_dec_to_input)
     f     = relu(pre)                            "standard"
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mechinterp.sae_format import SAEError, kind, load_export, validate
+from mechinterp.formats.sae import SAEError, kind, load_export, validate
 
 
 class TorchSAE(nn.Module):

@@ -27,8 +27,8 @@ class SteerConfig(SAERun):
     """Tokens generated, with and without steering."""
     top: int = 10
     """Tokens shown per logit table."""
-    out: str = "runs/steer"
-    """Output directory (steer_f<feature>_a<alpha>.json)."""
+    out: str | None = None
+    """Output directory (steer_f<feature>_a<alpha>.json; None: runs/steer)."""
 
     def __post_init__(self):
         if not self.prompt.strip():

@@ -1,10 +1,8 @@
-"""The lab's command (`mechinterp <stage>`) and the files that cross between frameworks.
+"""The lab's ground floor and top floor (the libraries `extract`, `sae_jax` and `interventions` sit between).
 
-Framework-free: nothing here imports torch or jax at module level. The formats the two sides
-exchange have one numpy-only owner module each: `extract.store` (activation stores),
-`mechinterp.sae_format` (SAE and transcoder exports) and `mechinterp.stats_format` (feature
-statistics); `mechinterp.paths` says where things go on disk.
+- `mechinterp.formats`: every file that crosses between frameworks, one numpy-only owner module per
+  format; imports nothing of ours.
+- `mechinterp.views`: the HTML and figure kit the pages share; imports only the formats.
+- `mechinterp.cli`: the `mechinterp <stage>` command, its stages and recipes; the only floor that
+  knows `runs/`.
 """
-
-DEFAULT_MODEL = "smollm2-135m-q4"
-"""The embedded default model (SmolLM2-135M-Instruct, GGUF shipped as a PyPI wheel)."""

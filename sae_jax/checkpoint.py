@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from sae_jax.errors import SAEError
+from mechinterp.formats.errors import SAEError
 
 logging.getLogger("absl").setLevel(logging.ERROR)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from sae_jax.errors import SAEError
+from mechinterp.formats.errors import SAEError
+from sae_jax.architectures import NAMES, get
 
-ARCHS = ("relu", "topk", "batchtopk", "jumprelu")
-# sparsity coefficient when --l1 is not given: weight of the decoder-norm-weighted L1 (relu)
-# or of the L0 penalty (jumprelu); topk/batchtopk control sparsity through k instead.
-DEFAULT_L1 = {"relu": 5.0, "jumprelu": 0.5, "topk": 0.0, "batchtopk": 0.0}
+ARCHS = NAMES  # the registered architectures (sae_jax/architectures/)
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class SAEConfig:
             raise SAEError("--skip is for transcoders: pass --acts_out (the target store) too")
         if (self.d_in is not None and self.d_in < 1) or self.d_sae < 1:
             raise SAEError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}")
-        if self.arch in ("topk", "batchtopk") and not 1 <= self.k <= self.d_sae:
+        if self.topk_family and not 1 <= self.k <= self.d_sae:
             raise SAEError(f"--k {self.k} must be between 1 and --d_sae {self.d_sae}")
         if self.k_max is not None and self.k_max < self.k:
             raise SAEError(f"k_max {self.k_max} is smaller than k {self.k}")
@@ -92,13 +90,13 @@ class SAEConfig:
 
     @property
     def topk_family(self) -> bool:
-        return self.arch in ("topk", "batchtopk")
+        return get(self.arch).uses_k
 
     @property
     def kmax(self) -> int:
         if self.k_max is not None:
             return min(self.k_max, self.d_sae)
-        return self.k if self.arch == "topk" else min(4 * self.k, self.d_sae)
+        return get(self.arch).kmax(self.k, self.d_sae)
 
     @property
     def n_aux(self) -> int:
@@ -114,7 +112,7 @@ class TrainConfig:
     lr: float | None = None
     """Peak Adam learning rate (None: 2e-4 / sqrt(d_sae / 16384), sparsify's scaling)."""
     l1: float | None = None
-    """Sparsity coefficient: relu's L1, jumprelu's L0 (None: the architecture's default, see DEFAULT_L1)."""
+    """Sparsity coefficient: relu's L1, jumprelu's L0 (None: the architecture's default_l1)."""
     warmup_frac: float = 0.05
     """Fraction of steps of linear learning-rate warm-up."""
     decay_frac: float = 0.2
@@ -172,7 +170,7 @@ class TrainConfig:
         return self.lr if self.lr is not None else 2e-4 / math.sqrt(d_sae / 16384)
 
     def l1_for(self, arch: str) -> float:
-        return DEFAULT_L1[arch] if self.l1 is None else self.l1
+        return get(arch).default_l1 if self.l1 is None else self.l1
 
     @property
     def resample_period(self) -> int:
@@ -197,14 +195,8 @@ class TrainRun:
     acts_out: str | None = None
     """Transcoders: the target store, another hook of the same dump (e.g. blocks.L.hook_mlp_out
     beside --acts blocks.L.hook_mlp_in); the latents read --acts and predict this."""
-    out: str = "runs/sae"
-    """Output directory: checkpoints/, sae/ (the export), plots, history.json."""
+    out: str | None = None
+    """Output directory: checkpoints/, sae/ (the export), plots, history.json (None: runs/sae; a sweep:
+    runs/sweep)."""
     device: str = "auto"
     """JAX platform to shard the step over: auto (every device of the default backend), cpu, gpu (or cuda)."""
-
-    def store(self) -> str:
-        """--acts, or the default dump's store (the input store of a transcoder)."""
-        from mechinterp import DEFAULT_MODEL
-        from mechinterp.paths import single_store
-
-        return self.acts or str(single_store(DEFAULT_MODEL))

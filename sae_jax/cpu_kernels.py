@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mechinterp.paths import cache_root
+from mechinterp.formats.defaults import cache_root
 
 SOURCE = Path(__file__).with_name("cpu_kernels.cc")
 TARGETS = {"topk": "MiTopK", "gather_sum": "MiGatherSum", "gather_dot": "MiGatherDot", "scatter_rows": "MiScatterRows"}

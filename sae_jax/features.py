@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mechinterp import sae_format
-from mechinterp.sae_format import DENSE_FREQ, kind, load_export, open_sae_store
-from mechinterp.stats_format import FeatureStats
+from mechinterp.formats import sae as sae_format
+from mechinterp.formats.feature_stats import FeatureStats
+from mechinterp.formats.sae import DENSE_FREQ, kind, load_export, open_sae_store
+from sae_jax.architectures import contract
 from sae_jax.row_hash import row_hash, row_unhash
 
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -113,11 +114,9 @@ class Encoder:
 
     def _encode(self, p, x):
         pre = (x - p["offset"]) @ p["W_enc"] + p["b_enc"]
-        if self.arch == "topk":
+        if self.arch == "topk":  # sparse: the k largest and their ids (the caller applies relu)
             return jax.lax.top_k(pre, self.k)
-        if self.arch == "standard":
-            return jax.nn.relu(pre)
-        return jax.nn.relu(pre) * (pre > p["threshold"])
+        return contract.activate(self.arch, pre, threshold=p.get("threshold"))
 
     def __call__(self, x: np.ndarray):
         return self._fn(self.params, jnp.asarray(x))

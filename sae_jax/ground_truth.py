@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ndtri
 
-from extract.store import META_FILE, StoreMeta, read_meta
-from extract.store_writer import StoreWriter
-from sae_jax.errors import SAEError
+from mechinterp.formats.errors import SAEError
+from mechinterp.formats.store import META_FILE, StoreMeta, read_meta
+from mechinterp.formats.store_writer import StoreWriter
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
+from mechinterp.formats.errors import SAEError
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
-from sae_jax.errors import SAEError
 
 # TrainConfig fields that do not change the trained weights (a resume may change them)
 RESULT_FREE = ("progress", "log_every", "ckpt_every", "eval_tokens", "sweep_chunk")

@@ -2,22 +2,21 @@
 
 All losses share the reconstruction term mse = mean over tokens of ||y - y_hat||^2 (summed
 over the target's width; y = x for an SAE, the other site for a transcoder) and add:
-  relu      + l1 * sum_i f_i * ||W_dec[i]||           (L1 weighted by decoder row norms)
-  jumprelu  + l1 * sum_i H(pre_i - theta_i)           (L0; pseudo-gradients, Rajamanoharan et al.)
-  topk, batchtopk  + aux_coeff * aux-k loss           (dead latents reconstruct the residual)
+  dense architectures  + l1 * their sparsity term    (relu: L1 weighted by decoder row norms; jumprelu:
+                                                     L0 with pseudo-gradients; sae_jax/architectures/)
+  the k family         + aux_coeff * aux-k loss      (dead latents reconstruct the residual)
   matryoshka (topk family with cfg.matryoshka widths w_1 < ... < w_G):
                    + sum_g ||y - y_hat(latents < w_g)||^2 (each prefix reconstructs on its own)
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from sae_jax.architectures import get
 from sae_jax.config import SAEConfig
 from sae_jax.modules import SAE, split_row
 from sae_jax.topk import dense_topk_encode, sparse_decode, to_dense, topk_encode, uses_kernels
@@ -32,47 +31,6 @@ class Hyper(eqx.Module):
 
 def make_hyper(lr: float, l1: float, k: int) -> Hyper:
     return Hyper(jnp.float32(lr), jnp.float32(l1), jnp.int32(k))
-
-
-# --- JumpReLU with straight-through pseudo-gradients for the threshold (rectangle kernel)
-
-def _rect(u):
-    return ((u > -0.5) & (u < 0.5)).astype(u.dtype)
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def jumprelu(z, theta, bandwidth):
-    return z * (z > theta)
-
-
-def _jumprelu_fwd(z, theta, bw):
-    return jumprelu(z, theta, bw), (z, theta)
-
-
-def _jumprelu_bwd(bw, res, g):
-    z, theta = res
-    g_theta = -(theta / bw) * _rect((z - theta) / bw) * g
-    return g * (z > theta), g_theta.sum(0)
-
-
-jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
-
-
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def heaviside(z, theta, bandwidth):
-    return (z > theta).astype(z.dtype)
-
-
-def _heaviside_fwd(z, theta, bw):
-    return heaviside(z, theta, bw), (z, theta)
-
-
-def _heaviside_bwd(bw, res, g):
-    z, theta = res
-    return jnp.zeros_like(z), (-(1.0 / bw) * _rect((z - theta) / bw) * g).sum(0)
-
-
-heaviside.defvjp(_heaviside_fwd, _heaviside_bwd)
 
 
 # --- losses
@@ -91,15 +49,9 @@ def loss_fn(sae: SAE, rows: Float[Array, "b d_row"], hyper: Hyper, l1_scale: Flo
     cost the step ~10%)."""
     x, y = split_row(rows, cfg)
     l1 = hyper.l1 * l1_scale
-    if cfg.arch in ("relu", "jumprelu"):
-        pre = sae.pre_acts(x)
-        if cfg.arch == "relu":
-            f = jax.nn.relu(pre)
-            sparsity = (f * jnp.linalg.norm(sae.W_dec, axis=1)).sum(-1).mean()
-        else:
-            theta = sae.threshold
-            f = jumprelu(pre, theta, cfg.bandwidth)
-            sparsity = heaviside(pre, theta, cfg.bandwidth).sum(-1).mean()
+    arch = get(cfg.arch)
+    if not arch.uses_k:
+        f, sparsity = arch.dense_latents(sae, sae.pre_acts(x), cfg)
         recon = sae.decode(f) + sae.skip_path(x)
         active = f > 0
         st = _stats(y, recon, active.sum(-1).mean(), active.any(0))
@@ -108,15 +60,7 @@ def loss_fn(sae: SAE, rows: Float[Array, "b d_row"], hyper: Hyper, l1_scale: Flo
 
     enc = topk_encode if cfg.sparse_backward else dense_topk_encode
     vals, idx = enc(x, sae.input_offset, sae.W_enc, sae.b_enc, cfg.kmax)
-    if cfg.arch == "topk":
-        vals = vals * (jnp.arange(cfg.kmax) < hyper.k)
-        batch_thr = jnp.float32(0)
-    else:
-        flat = jnp.sort(jax.lax.stop_gradient(vals).reshape(-1))
-        t = flat[flat.shape[0] - x.shape[0] * hyper.k]
-        keep = (vals >= t) & (vals > 0)
-        vals = vals * keep
-        batch_thr = jnp.min(jnp.where(vals > 0, jax.lax.stop_gradient(vals), jnp.inf))
+    vals, batch_thr = arch.keep(vals, hyper.k, x.shape[0])
     recon = sparse_decode(vals, idx, sae.W_dec) + sae.b_dec + sae.skip_path(x)
     fired = jnp.zeros((cfg.d_sae,), bool).at[idx.reshape(-1)].max((vals > 0).reshape(-1))
     st = _stats(y, recon, (vals > 0).sum(-1).mean(), fired)

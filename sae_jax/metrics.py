@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mechinterp.sae_format import DENSE_FREQ, MASSIVE
+from mechinterp.formats.sae import DENSE_FREQ, MASSIVE
 from sae_jax.config import SAEConfig
 from sae_jax.modules import SAE, encode, split_row
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from sae_jax.architectures import contract, get
 from sae_jax.config import SAEConfig
 
 
@@ -70,14 +71,13 @@ def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_out"] | 
     random unit columns); b_enc = 0; b_dec from the data when given; W_skip = 0."""
     W = jax.random.normal(key, (cfg.d_sae, cfg.d_target), jnp.float32)
     W = W / jnp.linalg.norm(W, axis=1, keepdims=True)
-    if cfg.arch == "relu":
-        W = W * cfg.dec_init_norm
+    W = W * get(cfg.arch).decoder_init_norm(cfg)
     W_enc = W.T
     if cfg.d_target != cfg.d_in:
         W_enc = jax.random.normal(jax.random.fold_in(key, 1), (cfg.d_in, cfg.d_sae), jnp.float32)
         W_enc = W_enc / jnp.linalg.norm(W_enc, axis=0, keepdims=True) * jnp.linalg.norm(W, axis=1)
     b_dec = jnp.zeros((cfg.d_target,), jnp.float32) if b_dec is None else jnp.asarray(b_dec, jnp.float32)
-    log_thr = jnp.full((cfg.d_sae,), jnp.log(cfg.threshold_init) if cfg.arch == "jumprelu" else 0.0, jnp.float32)
+    log_thr = jnp.full((cfg.d_sae,), get(cfg.arch).init_log_threshold(cfg), jnp.float32)
     W_skip = jnp.zeros((cfg.d_in, cfg.d_out), jnp.float32) if cfg.skip else None
     return SAE(W_enc=W_enc, b_enc=jnp.zeros((cfg.d_sae,), jnp.float32), W_dec=W, b_dec=b_dec,
                log_threshold=log_thr, W_skip=W_skip, arch=cfg.arch, transcoder=cfg.transcoder)
@@ -94,16 +94,8 @@ def encode(sae: SAE, x: Float[Array, "b d_in"], k: int | Array | None = None,
     """Inference latents, dense. topk keeps the k largest (k may be a traced array when the
     static bound kmax is given, as in sweeps); `threshold` overrides exp(log_threshold)
     (batchtopk passes its estimated threshold)."""
-    pre = sae.pre_acts(x)
-    if sae.arch == "relu":
-        return jax.nn.relu(pre)
-    if sae.arch == "topk":
-        vals, idx = jax.lax.top_k(pre, kmax or k)
-        vals = jax.nn.relu(vals) * (jnp.arange(vals.shape[1]) < k)
-        rows = jnp.arange(pre.shape[0])[:, None]
-        return jnp.zeros_like(pre).at[rows, idx].set(vals)
     thr = sae.threshold if threshold is None else threshold
-    return jax.nn.relu(pre) * (pre > thr)
+    return contract.activate(get(sae.arch).export, sae.pre_acts(x), k=k, threshold=thr, kmax=kmax)
 
 
 def geometric_median(x: Float[Array, "n d"], iters: int = 50, eps: float = 1e-6) -> Float[Array, " d"]:

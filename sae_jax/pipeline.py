@@ -8,12 +8,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from extract.paired import open_pair
-from extract.store import StoreError, open_store
-from mechinterp.sae_format import export_sae
+from mechinterp.formats.errors import SAEError
+from mechinterp.formats.paired import open_pair
+from mechinterp.formats.sae import export_sae
+from mechinterp.formats.store import StoreError, open_store
 from sae_jax import plots
+from sae_jax.architectures import get
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
-from sae_jax.errors import SAEError
 from sae_jax.guards import Diverged, heldout_problem
 from sae_jax.metrics import evaluate
 from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, in_out_factors, inference_threshold
@@ -66,7 +67,7 @@ def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
         return {"stopped_at": res.steps}
     st = jax.device_get(res.state)
     thr = np.asarray(inference_threshold(st, scfg))
-    if scfg.arch == "batchtopk":
+    if get(scfg.arch).tracks_threshold:
         thr = np.full_like(thr, calibrate_threshold(res, store, scfg, tcfg))
     metrics = finish(out, store, acts, scfg, tcfg, st.sae, thr, scfg.k, res,
                      res.history, dict(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch), wall_s=res.wall_s,

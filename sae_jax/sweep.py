@@ -15,9 +15,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from mechinterp.formats.errors import SAEError
 from sae_jax import plots
+from sae_jax.architectures import get
 from sae_jax.config import SAEConfig, TrainConfig
-from sae_jax.errors import SAEError
 from sae_jax.guards import Diverged
 from sae_jax.pipeline import finish, load_store
 from sae_jax.train import calibrate_threshold, fit, inference_threshold
@@ -46,7 +47,7 @@ def grid(tcfg: TrainConfig, arch: str, d_sae: int, l1s=None, ks=None, lrs=None, 
 
 
 def member_name(m: dict, arch: str) -> str:
-    knob = f"k{m['k']}" if arch in ("topk", "batchtopk") else f"l1_{m['l1']:g}"
+    knob = f"k{m['k']}" if get(arch).uses_k else f"l1_{m['l1']:g}"
     return f"{arch}_{knob}_lr{m['lr']:.2g}_s{m['seed']}"
 
 
@@ -67,7 +68,7 @@ def run_sweep(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
         return {"stopped_at": res.steps}
     st = jax.device_get(res.state)
     thr = np.asarray(inference_threshold(st, scfg))
-    if scfg.arch == "batchtopk":
+    if get(scfg.arch).tracks_threshold:
         thr = np.broadcast_to(calibrate_threshold(res, store, scfg, tcfg, population=True)[:, None], thr.shape)
     rows = []
     for i, m in enumerate(members):

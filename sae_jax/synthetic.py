@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from extract.store import StoreMeta
-from extract.store_writer import StoreWriter
+from mechinterp.formats.store import StoreMeta
+from mechinterp.formats.store_writer import StoreWriter
 
 
 def write_synthetic_store(path: str | Path, d_in: int = 32, n_features: int = 128, n_windows: int = 64,

@@ -25,9 +25,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
+from mechinterp.formats.errors import SAEError
+from sae_jax.architectures import get
 from sae_jax.checkpoint import Checkpointer, tree_bytes
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
-from sae_jax.errors import SAEError
 from sae_jax.guards import Diverged, check_resume, run_settings, window_problem
 from sae_jax.losses import Hyper, loss_fn, make_hyper
 from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder, split_row
@@ -79,7 +80,7 @@ def _remove_parallel(g, W):
 def make_step(scfg: SAEConfig, tcfg: TrainConfig, with_aux: bool = True):
     """with_aux: include the topk family's aux-k term (fit compiles a second step without it
     and takes that one while no latent is dead, when the term is 0)."""
-    opt, unit_norm = optimizer(tcfg), scfg.arch != "relu"
+    opt, unit_norm = optimizer(tcfg), get(scfg.arch).unit_norm_decoder
 
     def step(state: TrainState, hyper: Hyper, x_raw: Float[Array, "b d_in"], factor) -> tuple[TrainState, dict]:
         x = x_raw * factor
@@ -95,7 +96,7 @@ def make_step(scfg: SAEConfig, tcfg: TrainConfig, with_aux: bool = True):
             sae = normalise_decoder(sae)
         since = jnp.where(st["fired"], 0, jnp.minimum(state.since_fired + x.shape[0], 1 << 30))
         thr = state.threshold
-        if scfg.arch == "batchtopk":
+        if get(scfg.arch).tracks_threshold:
             bt = st["batch_threshold"]
             new = jnp.where(state.step == 0, bt, (1 - scfg.threshold_ema) * thr + scfg.threshold_ema * bt)
             thr = jnp.where(jnp.isfinite(bt), new, thr)
@@ -327,7 +328,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
         for step in range(start, end):
             t0 = time.perf_counter()
             x = jax.device_put(next(it), data_sharding)
-            if scfg.arch == "relu" and step > 0 and step % period == 0 and step < stop_resample:
+            if get(scfg.arch).resamples_dead and step > 0 and step % period == 0 and step < stop_resample:
                 state = resample_fn(state, hypers, x * factor)
             state, m = step_fns[any_dead](state, hypers, x, factor)
             m = jax.device_get(m)
@@ -368,15 +369,15 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
 
 
 def inference_threshold(state: TrainState, scfg: SAEConfig):
-    """[.., d_sae] threshold used at inference (jumprelu: learned; batchtopk: estimated)."""
-    if scfg.arch == "batchtopk":
+    """[.., d_sae] threshold used at inference (learned, or estimated during training)."""
+    if get(scfg.arch).tracks_threshold:
         return jnp.broadcast_to(state.threshold[..., None], state.sae.log_threshold.shape)
     return state.sae.threshold
 
 
 def export_weights(sae: SAE, threshold, arch: str) -> dict[str, np.ndarray]:
     w = {k: np.asarray(getattr(sae, k)) for k in ("W_enc", "b_enc", "W_dec", "b_dec", "W_skip") if getattr(sae, k) is not None}
-    if arch in ("jumprelu", "batchtopk"):
+    if get(arch).export == "jumprelu":
         w["threshold"] = np.asarray(threshold)
     return w
 

@@ -17,13 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
-
-from mechinterp.figures import by_layer
-from mechinterp.flags import parse_layers
-from mechinterp.paths import cache_root
-from mechinterp.sae_format import SAEError
-from mechinterp.transcoder_set import write_transcoder_set
+from mechinterp.formats.layers import parse_layers
+from mechinterp.formats.sae import CFG, SAEError
+from mechinterp.formats.store import META_FILE
+from mechinterp.formats.transcoder_set import SUMMARY, write_transcoder_set
+from mechinterp.views.figures import by_layer
 from sae_jax.config import TrainConfig
 from sae_jax.pipeline import train_sae
 
@@ -33,12 +31,13 @@ SITES = ("hook_mlp_in", "hook_mlp_out")
 @dataclass(frozen=True)
 class TranscoderRun:
     """Where a set of transcoders reads and writes."""
-    acts: str = "runs/acts/pairs"
-    """Folder of a dump with --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' (one store per hook)."""
+    acts: str | None = None
+    """Folder of a dump with --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out', one store per
+    hook (None: runs/acts/pairs)."""
     layers: str = "all"
     """Layers to train: all (every layer with both stores), or e.g. 0,4,8-11."""
-    out: str = "runs/transcoders"
-    """Output folder: layer_{L}/ per layer, transcoders.json, fvu_by_layer.png, circuit_tracer/."""
+    out: str | None = None
+    """Output folder (None: runs/transcoders): layer_{L}/ per layer, transcoders.json, fvu_by_layer.png, circuit_tracer/."""
     device: str = "auto"
     """JAX platform to shard the step over: auto, cpu, gpu (or cuda)."""
 
@@ -47,7 +46,7 @@ def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:
     """layer -> (mlp_in store, mlp_out store) found in a dump's folder."""
     acts = Path(acts)
     found: dict[int, dict[str, Path]] = {}
-    for meta in acts.glob("blocks.*.hook_mlp_*/meta.json"):
+    for meta in acts.glob(f"blocks.*.hook_mlp_*/{META_FILE}"):
         m = re.fullmatch(r"blocks\.(\d+)\.(hook_mlp_in|hook_mlp_out)", meta.parent.name)
         if m:
             found.setdefault(int(m.group(1)), {})[m.group(2)] = meta.parent
@@ -61,7 +60,7 @@ def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:
 def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, devices=None, say=print) -> dict:
     pairs = find_pairs(run.acts)
     n_layers = max(pairs) + 1
-    from extract.store import read_meta
+    from mechinterp.formats.store import read_meta
 
     model = read_meta(pairs[max(pairs)][0]).model
     wanted = parse_layers(run.layers, n_layers)
@@ -69,10 +68,6 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
     if missing:
         raise SAEError(f"--layers {run.layers}: no store pair for layers {missing} in {run.acts}")
     out = Path(run.out)
-    if not jax.config.jax_compilation_cache_dir:
-        # every layer compiles the same programs: the persistent cache turns later layers' compiles into reads
-        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax-compile"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     rows, t0 = [], time.perf_counter()
     for i, layer in enumerate(wanted):
         t_layer = time.perf_counter()
@@ -87,11 +82,11 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
                    worst_fvu=max(r["fvu"] for r in rows), wall_s=time.perf_counter() - t0)
     by_layer([r["layer"] for r in rows], {"FVU": [r["fvu"] for r in rows]}, out / "fvu_by_layer.png",
              "held-out FVU of mlp_out", f"transcoders, {model}")
-    exports = {L: out / f"layer_{L}" / "sae" for L in range(n_layers) if (out / f"layer_{L}" / "sae" / "cfg.json").exists()}
+    exports = {L: out / f"layer_{L}" / "sae" for L in range(n_layers) if (out / f"layer_{L}" / "sae" / CFG).exists()}
     if len(exports) == n_layers:
         summary["circuit_tracer"] = str(write_transcoder_set(out / "circuit_tracer", exports, scan=f"{model}-{out.name}"))
         if scfg_kwargs.get("arch") == "topk":
             say("warning: circuit-tracer 0.5.0 (PyPI) has no TopK transcoders and reads this set as ReLU; "
                 "train with --arch batchtopk (exported as JumpReLU, which it loads exactly) to trace with it")
-    (out / "transcoders.json").write_text(json.dumps(summary, indent=2))
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary

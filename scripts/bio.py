@@ -1,6 +1,6 @@
 """`mechinterp bio` as a script: the biology pipeline (python scripts/bio.py --help)."""
 
-from mechinterp.stages.bio import main
+from mechinterp.cli.stages.bio import main
 
 if __name__ == "__main__":
     main(prog="scripts/bio.py")

@@ -1,6 +1,6 @@
 """`mechinterp compare-saes` as a script: Pareto plots of evaluated SAEs (python scripts/compare_saes.py --help)."""
 
-from mechinterp.stages.compare_saes import main
+from mechinterp.cli.stages.compare_saes import main
 
 if __name__ == "__main__":
     main(prog="scripts/compare_saes.py")

@@ -1,6 +1,6 @@
 """`mechinterp ioi` as a script: the IOI circuit lab (python scripts/ioi.py --help)."""
 
-from mechinterp.stages.ioi import main
+from mechinterp.cli.stages.ioi import main
 
 if __name__ == "__main__":
     main(prog="scripts/ioi.py")

@@ -3,7 +3,7 @@
 
 import sys
 
-from mechinterp.stages.demo import main
+from mechinterp.cli.stages.demo import main
 
 if __name__ == "__main__":
     sizes = {"--tiny": ["--size", "tiny"], "--full": ["--size", "full"]}

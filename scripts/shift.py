@@ -1,6 +1,6 @@
 """`mechinterp shift` as a script: SHIFT (python scripts/shift.py --help)."""
 
-from mechinterp.stages.shift import main
+from mechinterp.cli.stages.shift import main
 
 if __name__ == "__main__":
     main(prog="scripts/shift.py")

@@ -1,6 +1,6 @@
 """`mechinterp steer` as a script: steer with one SAE feature (python scripts/steer.py --help)."""
 
-from mechinterp.stages.steer import main
+from mechinterp.cli.stages.steer import main
 
 if __name__ == "__main__":
     main(prog="scripts/steer.py")

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
@@ -23,11 +24,20 @@ def repo_root() -> Path:
 # marked slow, so `make test-fast` (-m "not slow") leaves it out
 REAL_MODEL_FIXTURES = {"smollm2", "smollm2_store", "smollm2_sae", "shift_sae", "shift_result", "residue_dump", "exact_sae",
                        "sapiens"}
+LAYERS = {"unit": "no real model", "model": "the real small models", "system": "stages end to end",
+          "peer": "peers in their own environments"}
 
 
 def pytest_collection_modifyitems(config, items):
+    """Every test lives in one layer (tests/<layer>/); a unit test may not load a real model."""
     for item in items:
-        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        layer = Path(str(item.fspath)).parent.name
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(LAYERS)}}}/")
+        real = REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if real and layer == "unit":
+            raise pytest.UsageError(f"{item.nodeid} loads a real model ({', '.join(sorted(real))}): move it to tests/model/")
+        if real or layer in ("system", "peer"):
             item.add_marker(pytest.mark.slow)
 
 
@@ -45,32 +55,10 @@ def gpt2_tok():
     return gpt2_tokenizer()
 
 
-def tiny_hf_model(family: str, **overrides):
-    """A randomly initialised small model of one family (vocab of the GPT-2 BPE)."""
-    import torch
-    import transformers as tf
-
-    torch.manual_seed(0)
-    common = dict(vocab_size=50257, num_hidden_layers=3, num_attention_heads=4, hidden_size=64)
-    if family == "gpt2":
-        cfg = tf.GPT2Config(n_embd=64, n_layer=3, n_head=4, vocab_size=50257, **overrides)
-        return tf.GPT2LMHeadModel(cfg)
-    if family == "llama":
-        cfg = tf.LlamaConfig(**common, intermediate_size=128, num_key_value_heads=2, **overrides)
-        return tf.LlamaForCausalLM(cfg)
-    if family == "gemma3":
-        cfg = tf.Gemma3TextConfig(**common, intermediate_size=128, num_key_value_heads=2, head_dim=16,
-                                  sliding_window=8, **overrides)
-        return tf.Gemma3ForCausalLM(cfg)
-    if family == "neox":
-        cfg = tf.GPTNeoXConfig(**common, intermediate_size=128, **overrides)
-        return tf.GPTNeoXForCausalLM(cfg)
-    raise ValueError(family)
-
-
 @pytest.fixture(scope="session")
 def tiny_model_factory(gpt2_tok):
     from extract.hooked import HookedModel
+    from extract.tiny_models import tiny_hf_model
 
     def make(family: str, **overrides) -> HookedModel:
         model = tiny_hf_model(family, **overrides)
@@ -123,7 +111,7 @@ SAE_TEST_STEPS = 300
 
 @pytest.fixture(scope="session")
 def smollm2_store(smollm2, tmp_path_factory) -> Path:
-    from extract.bios import corpus_bios, write_jsonl
+    from extract.biographies import corpus_bios, write_jsonl
     from extract.dump import DumpConfig, dump_activations
 
     root = tmp_path_factory.mktemp("smollm2_store")
@@ -185,9 +173,9 @@ def exact_sae(residue_dump, tmp_path_factory):
     """(SAE export, bio-eval results): latents = the residual dimensions of blocks.3 with either sign."""
     import numpy as np
 
-    from extract.store import open_store
     from interventions.bio.evaluate import BioEvalConfig, evaluate
-    from mechinterp.sae_format import export_sae
+    from mechinterp.formats.sae import export_sae
+    from mechinterp.formats.store import open_store
 
     out, _, _ = residue_dump
     hook = "blocks.3.hook_normalized_resid_post"

@@ -1,8 +1,8 @@
 """Residue dumps: an antibody model's activations over real sequences, in the activation-store
 format every other stage reads, with per-residue labels beside them.
 
-    dump_residues(BioDumpConfig(model="antiberty", sequences="abnativ", n_sequences=5000))
-    -> OUT/<hook>/ (one store per hook) + OUT/residues.npz (mechinterp/residues_format.py)
+    dump_residues(BioDumpConfig(model="antiberty", sequences="abnativ", n_sequences=5000, out="OUT"))
+    -> OUT/<hook>/ (one store per hook) + OUT/residues.npz (mechinterp/formats/residues.py)
 
 Sequences are drawn (seeded), numbered and labelled (extract/bio/labels.py; those AntPack cannot
 number are skipped and counted), split into training and held-out sequences, and run in padded
@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from extract.bio import labels as L
 from extract.bio.sequences import SequenceError, read_sequences, sample
-from extract.store import StoreMeta
-from mechinterp.residues_format import Residues
+from mechinterp.formats.defaults import given_out
+from mechinterp.formats.residues import Residues
+from mechinterp.formats.store import StoreMeta
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class BioDumpConfig:
     """Layer for --site when no hooks are named; default the middle layer."""
     site: str = "normalized_resid_post"
     """Site within --layer (post-norm models: normalized_resid_post is the block's output)."""
-    out: str = "runs/bio/acts"
-    """Parent of one store per hook and of residues.npz."""
+    out: str | None = None
+    """Parent of one store per hook and of residues.npz (None: runs/bio/acts)."""
     ctx: int = 128
     """Residue rows per store window (a storage chunk)."""
     batch: int = 32
@@ -147,7 +147,7 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
     metas = {h: StoreMeta(model=model.name, weights=model.weights, hook=h, layer=model.site(h).layer,
                           d_model=widths[h], ctx=cfg.ctx, keep_bos=False, prepend_bos=False, n_windows=n_windows,
                           dtype=cfg.dtype, corpus=corpus) for h in names}
-    out = Path(cfg.out)
+    out = given_out(cfg.out, "BioDumpConfig")
     writers, _ = _open_writers({h: out / h for h in names}, metas, say=print)
     res.meta = dict(model=model.name, sequences=cfg.sequences, n_drawn=cfg.n_sequences, n_sequences=len(seqs),
                     rejected=rejected, heldout=int(heldout.sum()), rows=len(res), windows=n_windows,

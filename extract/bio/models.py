@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from extract.packages import package_dir
+
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
 
@@ -40,17 +42,12 @@ def _regex_escape(text: str) -> str:  # for the Oniguruma regexes of `tokenizers
     return "".join("\\" + c if c in r"[](){}.*+?^$|\\" else c for c in text)
 
 
-def _package_dir(package: str) -> Path:
-    from extract.models import _package_dir as find
-
-    return find(package)
-
-
-def load_antiberty(dtype: torch.dtype):
+def load_antiberty(spec, dtype: torch.dtype):
+    """The registry's loader for source 'antiberty' (extract.models.LOADERS)."""
     from transformers import BertForMaskedLM
     from transformers.utils import logging as hf_logging
 
-    root = _package_dir("antiberty") / "trained_models"
+    root = package_dir("antiberty") / "trained_models"
     symbols = [ln.strip() for ln in (root / "vocab.txt").read_text().splitlines() if ln.strip()]
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the checkpoint's unused pooler and species/chain heads
@@ -59,7 +56,7 @@ def load_antiberty(dtype: torch.dtype):
     finally:
         hf_logging.set_verbosity(verbosity)
     tok = residue_tokenizer(symbols, unk="[UNK]", pad="[PAD]", cls="[CLS]", sep="[SEP]", mask="[MASK]")
-    return model, tok
+    return model, tok, "pypi:antiberty==0.1.3"
 
 
 SAPIENS_SYMBOLS_HEAD = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -113,15 +110,17 @@ def _convert_sapiens(checkpoint: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def load_sapiens(chain: str, dtype: torch.dtype):
+def load_sapiens(spec, dtype: torch.dtype):
+    """The registry's loader for source 'sapiens' (spec.repo: the chain, vh or vl)."""
+    chain = spec.repo
     from transformers import RobertaForMaskedLM
 
-    from mechinterp.paths import cache_root
+    from mechinterp.formats.defaults import cache_root
 
-    root = _package_dir("sapiens") / "models" / "v1"
+    root = package_dir("sapiens") / "models" / "v1"
     out = cache_root() / "models" / f"sapiens-{chain}"
     if not (out / "source.json").exists():
         _convert_sapiens(root / f"checkpoint_{chain}.pt", out)
     model = RobertaForMaskedLM.from_pretrained(out, dtype=dtype)
     tok = residue_tokenizer(_sapiens_symbols(root), unk="<unk>", pad="<pad>", cls="<s>", sep="</s>", mask="<mask>")
-    return model, tok
+    return model, tok, f"pypi:sapiens==1.0.4:{chain}"

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from extract.bio.models import AMINO_ACIDS
+from mechinterp.formats.errors import LabError
 
 ABNATIV_SETS = {"vh": "test_vh_v2_abnativ_seq_scores.csv", "vl": "test_vl_v2_abnativ_seq_scores.csv"}
 CSV_COLUMNS = ("sequence_alignment_aa", "sequence_aa", "sequence", "input_seq", "seq")
 """Sequence columns a CSV may use, the first found wins (OAS unpaired, AIRR, abnativ, plain)."""
 
 
-class SequenceError(ValueError):
+class SequenceError(LabError):
     """A sequence file or sequence that cannot be used; the message says which and what to do."""
 
 
@@ -44,9 +45,9 @@ def check_residues(ab: Antibody) -> None:
 
 
 def _abnativ(chain: str) -> list[Antibody]:
-    from extract.models import _package_dir
+    from extract.packages import package_dir
 
-    path = _package_dir("abnativ") / "model" / "percentiles" / ABNATIV_SETS[chain]
+    path = package_dir("abnativ") / "model" / "percentiles" / ABNATIV_SETS[chain]
     return _read_csv(path, source=f"abnativ:{chain}")
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from extract.circuits.graph import CircuitGraph
+from extract.circuits.edge_graph import CircuitGraph
 from extract.circuits.scores import Metric, patch_edges
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 (after matplotlib's backend is chosen)
 
-from extract.circuits.roles import ROLE_ABBREV  # noqa: E402
+from extract.circuits.roles import ROLE_ABBREV  # noqa: E402 (after matplotlib's backend is chosen)
+from mechinterp.views.html import page  # noqa: E402 (after matplotlib's backend is chosen)
 
 ROLE_COLOURS = {"name mover": "#2a9d8f", "negative name mover": "#e76f51", "S-inhibition": "#e9c46a",
                 "induction": "#8e7dbe", "duplicate token": "#6a994e", "previous token": "#7aa6c2", None: "#bbbbbb"}
@@ -118,10 +119,12 @@ def _page(edges, pos, roles, n_layers, title, total_edges, top) -> str:
         parts.append(f'<text class="row" x="6" y="{(row + 1) * sy + pad + 4:.1f}">{label}</text>')
     legend = " ".join(f'<span style="background:{c}">{html.escape(r)}</span>' for r, c in ROLE_COLOURS.items() if r)
     h = (n_layers + 2) * sy + 2 * pad
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>
-body{{font:13px sans-serif;margin:16px}} svg text{{font-size:9px;text-anchor:middle}} svg text.row{{text-anchor:start;fill:#666}}
-.edge{{opacity:.5}} .edge:hover{{opacity:1}} .node:hover circle{{stroke-width:3}} .legend span{{padding:2px 6px;margin-right:4px}}
-</style></head><body><h3>{html.escape(title)}</h3>
-<p>{len(edges)} strongest of the circuit's {total_edges} edges (red: patching the edge raises the metric, blue: lowers it;
-width: |score|). Hover a node or an edge for its values.</p><p class="legend">{legend}</p>
-<svg width="{w:.0f}" height="{h:.0f}" xmlns="http://www.w3.org/2000/svg">{''.join(parts)}</svg></body></html>"""
+    css = ("body{font:13px sans-serif;margin:16px} svg text{font-size:9px;text-anchor:middle} "
+           "svg text.row{text-anchor:start;fill:#666} .edge{opacity:.5} .edge:hover{opacity:1} "
+           ".node:hover circle{stroke-width:3} .legend span{padding:2px 6px;margin-right:4px}")
+    return page([f"<h3>{html.escape(title)}</h3>",
+                 f"<p>{len(edges)} strongest of the circuit's {total_edges} edges (red: patching the edge raises the "
+                 "metric, blue: lowers it; width: |score|). Hover a node or an edge for its values.</p>",
+                 f'<p class="legend">{legend}</p>',
+                 f'<svg width="{w:.0f}" height="{h:.0f}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'],
+                title, css)

@@ -3,10 +3,9 @@
     from extract.circuits.discover import CircuitConfig, discover
     results = discover(load_model("smollm2-135m-q4"), CircuitConfig(task="ioi"))
 
-Methods: eap_ig (EAP with integrated gradients), eap, nodes: the exact activation-patching
-ranking of heads (one head-patching sweep, the IOI lab's ranking) and MLPs, read as edges (an
-edge scores the smaller of its two ends' effects; the input and logits never limit it), and
-acdc: EAP-IG's top edges pruned one by one with real patching (extract/circuits/acdc.py).
+Methods (extract/circuits/methods.py, one class each, cached and resumed by one wrapper): eap_ig
+(EAP with integrated gradients), eap, nodes (exact patching of heads and MLPs read as edges), acdc
+(EAP-IG's top edges pruned one by one with real patching).
 """
 
 from __future__ import annotations
@@ -19,18 +18,14 @@ from pathlib import Path
 
 import torch
 
-from extract.circuits.acdc import ACDCState, acdc, acdc_scores
+from extract.circuits.edge_graph import CircuitGraph
 from extract.circuits.faithfulness import PERCENTAGES, curve, faithfulness, first_faithful, mean_writes
-from extract.circuits.graph import CircuitGraph
+from extract.circuits.methods import METHODS, Context, ScoreCache, scores_for
 from extract.circuits.roles import head_roles
-from extract.circuits.scores import edge_scores
 from extract.circuits.split import node_writes
 from extract.circuits.tasks import TASKS, IOITask, load_task
-from extract.ioi import patching as P
-from mechinterp import DEFAULT_MODEL
-from mechinterp.paths import stage_dir
-
-METHODS = ("eap_ig", "eap", "nodes", "acdc")
+from mechinterp.formats.defaults import DEFAULT_MODEL, given_out
+from mechinterp.formats.results import RESULTS
 
 
 @dataclass(frozen=True)
@@ -104,25 +99,7 @@ class CircuitConfig:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else stage_dir("circuits", self.model) / self.task
-
-
-def node_scores(model, graph: CircuitGraph, task, max_rows: int = 1024) -> torch.Tensor:
-    """Edges scored by their ends' exact patching effects (denoising: the clean output of one node
-    into the corrupted run), heads from one head-patching sweep, MLPs from one MLP sweep."""
-    metric = task.patch_metric()
-    cache = P.cache_sites(model, task.clean, ["attn.hook_z", "hook_mlp_out"])
-    heads = P.head_sweep(model, task.corrupt, cache, metric, max_rows=max_rows)
-    mlps = P.sweep(model, task.corrupt, cache, metric, "hook_mlp_out", [], lambda: (), max_rows=max_rows)
-    base = float(metric(P.forward_end(model, task.corrupt)).mean())
-    effect = torch.full((graph.n_up,), float("inf"))
-    for layer in range(graph.n_layers):
-        for h in range(graph.n_heads):
-            effect[graph.head(layer, h)] = abs(float(heads[layer, h]) - base)
-        effect[graph.mlp(layer)] = abs(float(mlps[layer]) - base)
-    reader_effect = (graph.reader.float() * effect[None, :].clamp(max=1e30)).amax(1)
-    reader_effect[graph.logits] = float("inf")
-    return torch.minimum(effect[:, None], reader_effect[None, :]).clamp(max=1e30) * graph.valid
+        return given_out(self.out, "CircuitConfig")
 
 
 def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> dict:
@@ -136,10 +113,11 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
     log(f"{cfg.task}: {len(task)} prompts, clean {task.metric_name} {clean_metric:+.3f}; "
         f"graph: {graph.n_up} nodes, {graph.n_edges} edges")
     ref = _reference(model, graph, task, cfg)
-    state = _State(out / "scores.pt", _key(model, cfg))
+    state = ScoreCache(out / "scores.pt", _key(model, cfg))
+    ctx = Context(model, graph, task, cfg, ref, log, state)
     scores, curves = {}, {}
     for method in cfg.method_list():
-        done = _scores(model, graph, task, cfg, method, state, ref, log)
+        done = scores_for(method, ctx)
         scores[method] = done["scores"]
         if "curve" not in done:
             t = time.time()
@@ -192,51 +170,8 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
     result["files"] = [plot_curves(result, out / "faithfulness.png"),
                        *draw(shown, graph.n_layers, roles, out / "circuit.png", out / "circuit.html", title,
                              result["chosen"]["edges"])]
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+    (out / RESULTS).write_text(json.dumps(result, indent=1))
     return result
-
-
-def _scores(model, graph, task, cfg: CircuitConfig, method: str, state: _State, ref, log) -> dict:
-    """A method's saved entry, its scores computed first when they are not saved yet."""
-    done = state.get(method)
-    if method == "acdc" and done and done.get("settings") != _acdc_settings(cfg):
-        done = None  # another threshold or candidate set: start over
-    if done is not None and "scores" in done:
-        log(f"  {method}: scores from {state.path} (same settings)")
-        return done
-    t = time.time()
-    if method == "acdc":
-        base = _scores(model, graph, task, cfg, "eap_ig", state, ref, log)["scores"]
-        candidates = graph.select(base, max(1, int(cfg.acdc_candidates * graph.n_edges)), cfg.selection)
-        saved = (done or {}).get("acdc_state")
-        if saved:
-            log(f"  acdc: resuming at edge {saved['next']} of {len(saved['order'])}")
-        else:
-            log(f"  acdc: pruning {int(candidates.sum())} EAP-IG edges, threshold {cfg.acdc_threshold}")
-        settings = _acdc_settings(cfg)
-        run = acdc(model, graph, task.clean, ref, candidates, task.grad_metric(), cfg.acdc_threshold,
-                   state=ACDCState(**saved) if saved else None, log=log, speculate=cfg.acdc_speculate,
-                   save=lambda st: state.put("acdc", {"settings": settings, "acdc_state": st.as_dict()}))
-        circuit = {"edges": int(run.kept.sum()), "faithfulness": round(run.faithfulness, 4), "trials": run.trials,
-                   "discarded": run.discarded, "candidates": len(run.order), "threshold": cfg.acdc_threshold,
-                   "seconds": round(run.seconds, 1)}
-        log(f"  acdc: {circuit['edges']} of {circuit['candidates']} edges kept, faithfulness {run.faithfulness:.3f}, "
-            f"{run.trials} trials ({run.discarded} speculative ones run again) in {run.seconds:.0f} s")
-        return state.put("acdc", {"settings": settings, "acdc_state": run.as_dict(), "acdc_circuit": circuit,
-                                  "scores": acdc_scores(run, base), "score_seconds": round(run.seconds, 2)})
-    if method == "nodes":
-        s = node_scores(model, graph, task)
-    else:
-        s = edge_scores(model, graph, task.clean, task.corrupt, task.grad_metric(),
-                        steps=cfg.ig_steps if method == "eap_ig" else 1, batch=cfg.batch,
-                        progress=_progress(log, method))
-    done = state.put(method, {"scores": s, "score_seconds": round(time.time() - t, 2)})
-    log(f"  {method}: scores in {done['score_seconds']} s")
-    return done
-
-
-def _acdc_settings(cfg: CircuitConfig) -> dict:
-    return {"candidates": cfg.acdc_candidates, "threshold": cfg.acdc_threshold}
 
 
 def _head(name: str) -> tuple[int, int] | None:
@@ -253,37 +188,7 @@ def _key(model, cfg: CircuitConfig) -> dict:
         "task", "n_prompts", "ig_steps", "intervention", "selection", "seed", "batch")}
 
 
-class _State:
-    """Per-method scores and curves, saved as each finishes: a rerun with the same settings resumes
-    (or, with another --n_edges or --goal, only picks a new circuit)."""
-
-    def __init__(self, path: Path, key: dict):
-        self.path, self.key = path, key
-        saved = torch.load(path, weights_only=False) if path.exists() else None
-        self.methods = saved["methods"] if saved and saved.get("key") == key else {}
-
-    def get(self, method: str) -> dict | None:
-        return self.methods.get(method)
-
-    def put(self, method: str, value: dict) -> dict:
-        self.methods[method] = value
-        tmp = self.path.with_suffix(".tmp")
-        torch.save({"key": self.key, "methods": self.methods}, tmp)
-        tmp.replace(self.path)
-        return value
-
-
 def _reference(model, graph, task, cfg) -> torch.Tensor:
     if cfg.intervention == "patching":
         return node_writes(model, graph, task.corrupt)
     return mean_writes(node_writes(model, graph, task.reference(model)), len(task))
-
-
-def _progress(log, method):
-    t0 = time.time()
-
-    def fn(done, total):
-        if done == total or done % max(1, total // 4) == 0:
-            rate = done / max(time.time() - t0, 1e-9)
-            log(f"    {method}: {done}/{total} backward passes, {rate:.2f}/s, ETA {(total - done) / rate:.0f} s")
-    return fn

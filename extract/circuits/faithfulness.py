@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from extract.circuits.graph import CircuitGraph
+from extract.circuits.edge_graph import CircuitGraph
 from extract.circuits.scores import Metric, patch_edges
 
 PERCENTAGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 (after matplotlib's backend is chosen)
 
 LABELS = {"eap_ig": "EAP-IG", "eap": "EAP", "nodes": "node patching (heads, MLPs)",
           "acdc": "ACDC on EAP-IG's candidates"}

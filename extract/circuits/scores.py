@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from extract.circuits.graph import CircuitGraph
+from extract.circuits.edge_graph import CircuitGraph
 from extract.circuits.split import SplitForward, node_writes
 from extract.sites import get_module
 

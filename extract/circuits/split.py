@@ -27,10 +27,10 @@ from contextlib import ExitStack
 
 import torch
 
-from extract.circuits.graph import CircuitGraph
+from extract.circuits.edge_graph import CircuitGraph
 from extract.ioi.dla import o_proj_weight
-from extract.ioi.patching import forward_end, grow_rows
 from extract.norms import gain, norm_scale
+from extract.patching import forward_end, grow_rows
 from extract.sites import get_module
 
 
@@ -41,10 +41,10 @@ def head_writes(model, layer: int, z: torch.Tensor) -> torch.Tensor:
     o = get_module(block, model.layout.o_proj)
     w = o_proj_weight(o).float().view(model.n_heads, model.d_head, model.d_model)
     writes = torch.einsum("rphk,hkd->hrpd", z.float(), w)
-    if model.layout.attn_out != model.layout.attn:
+    if model.layout.sandwich_norm:
         post = get_module(block, model.layout.attn_out)
         total = writes.sum(0) + (o.bias.float() if getattr(o, "bias", None) is not None else 0.0)
-        writes = writes * norm_scale(post, total) * gain(post)
+        writes = writes * norm_scale(post, total) * gain(post, model.layout.norm_gain_offset)
     return writes
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from extract.ioi import patching as P
+from extract import patching as P
 from extract.ioi.metrics import logit_diff
 from extract.ioi.prompts import EXTRA_TEMPLATES, PAPER_TEMPLATES, make_ioi, single_token_words
 

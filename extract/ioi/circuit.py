@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from extract.ioi import patching as P
+from extract import patching as P
 from extract.ioi import plots
 from extract.ioi.dla import direct_logit_attribution
-from extract.ioi.metrics import logit_diff, normalised, target_logprobs
+from extract.ioi.metrics import ld_metric, logit_diff, normalised, target_logprobs
 from extract.ioi.path_patching import path_patch
 from extract.ioi.prompts import ROLES, IOIDataset, make_ioi
-from mechinterp import DEFAULT_MODEL
-from mechinterp.paths import stage_dir
+from mechinterp.formats.defaults import DEFAULT_MODEL, given_out
+from mechinterp.formats.results import RESULTS
 
 
 def head_label(layer: int, head: int) -> str:
@@ -53,7 +53,7 @@ def mean_ablation(model, ds: IOIDataset, head_sets: Sequence[Sequence[tuple[int,
         keep = set(map(tuple, keep))
         copies.append([P.Edit(name, (slice(None), h), source=means[name][:, :, h])
                        for layer, name in enumerate(names) for h in range(model.n_heads) if (layer, h) not in keep])
-    out = P.run_copies(model, ds.tokens, copies, None, P.ld_metric(ds.io_tok, ds.s_tok), max_rows=max_rows)
+    out = P.run_copies(model, ds.tokens, copies, None, ld_metric(ds.io_tok, ds.s_tok), max_rows=max_rows)
     return out["values"]
 
 
@@ -99,7 +99,7 @@ class IOIConfig:
             raise ValueError(f"--max_rows must be at least 2 x --n_prompts ({2 * self.n_prompts})")
 
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else stage_dir("ioi", self.model)
+        return given_out(self.out, "IOIConfig")
 
 
 def run_ioi(model, cfg: IOIConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
@@ -122,7 +122,7 @@ def run_ioi(model, cfg: IOIConfig, out: str | Path | None = None, log: Callable[
     L, H = model.n_layers, model.n_heads
     ds = make_ioi(model, n_prompts, seed=seed)
     corr = ds.corrupted(corruption)
-    metric = P.ld_metric(ds.io_tok, ds.s_tok)
+    metric = ld_metric(ds.io_tok, ds.s_tok)
     dev = model.device
     logits = {name: P.forward_end(model, s.tokens.to(dev)) for name, s in
               (("clean", ds), ("s2_swap", ds.s2_swap), ("abc", ds.abc))}
@@ -252,7 +252,7 @@ def run_ioi(model, cfg: IOIConfig, out: str | Path | None = None, log: Callable[
         step("plots")
     results["seconds"] = round(time.time() - t_start, 1)
     if out is not None:
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+        (out / RESULTS).write_text(json.dumps(results, indent=1))
     results["_arrays"] = {"denoise": den, "noise": noise, "dla": dla, "path_q": pp_grid, "path_logits": pp_logit_grid}
     return results
 

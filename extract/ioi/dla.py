@@ -8,7 +8,7 @@ the map residual -> logits is affine and the residual stream's parts add up:
 For RMSNorm: center is the identity and scale = sqrt(mean(x^2) + eps); for LayerNorm: center
 subtracts the mean, scale = sqrt(var + eps), and the norm's bias is its own part. Parts: the
 embeddings, every head (z_h @ W_O[h]), the output projection's bias, every MLP. Where the
-attention output passes a post-norm before the residual (Gemma 3) that norm's scale is frozen
+attention output passes a sandwich norm before the residual (Gemma 3) that norm's scale is frozen
 too, so the heads still add up to the layer. `rest` = total - sum(parts) is ~0 (float error).
 """
 
@@ -20,8 +20,9 @@ from torch import nn
 from extract.sites import get_module
 
 
-def _norm_parts(norm: nn.Module, x: torch.Tensor):
-    """(gain [d], scale [..., 1], center, bias [d] | None) of a norm module at input x (float64)."""
+def _norm_parts(norm: nn.Module, x: torch.Tensor, offset: float):
+    """(gain [d], scale [..., 1], center, bias [d] | None) of a norm module at input x (float64);
+    offset: the family's Layout.norm_gain_offset."""
     cls = type(norm).__name__
     x = x.double()
     weight = norm.weight.detach().double() if getattr(norm, "weight", None) is not None else torch.ones(x.shape[-1], dtype=x.dtype)
@@ -31,14 +32,14 @@ def _norm_parts(norm: nn.Module, x: torch.Tensor):
         bias = norm.bias.detach().double() if norm.bias is not None else None
         return weight, scale, True, bias
     eps = getattr(norm, "variance_epsilon", None) or getattr(norm, "eps", 1e-6)
-    gain = 1.0 + weight if cls.startswith("Gemma") else weight
+    gain = weight + offset if offset else weight
     scale = (x.pow(2).mean(-1, keepdim=True) + eps).sqrt()
     return gain, scale, False, None
 
 
-def _linearise(norm: nn.Module, x: torch.Tensor, check_with: torch.Tensor | None = None):
+def _linearise(norm: nn.Module, x: torch.Tensor, offset: float, check_with: torch.Tensor | None = None):
     """A function part -> its share of norm(x) with the scale frozen at x."""
-    gain, scale, center, bias = _norm_parts(norm, x)
+    gain, scale, center, bias = _norm_parts(norm, x, offset)
     if check_with is not None:
         approx = gain * ((x.double() - x.double().mean(-1, keepdim=True)) if center else x.double()) / scale
         approx = approx + (bias if bias is not None else 0)
@@ -81,7 +82,7 @@ def direct_logit_attribution(model, tokens: torch.Tensor, io_tok: torch.Tensor, 
     u = (W_U.weight[io_tok.to(W_U.weight.device)] - W_U.weight[s_tok.to(W_U.weight.device)]).detach().cpu().double()  # [n, d]
     final_norm = get_module(model.model, lay.final_norm)
     x = cache[f"blocks.{L - 1}.hook_resid_post"][:, e]
-    final, fbias = _linearise(final_norm.cpu() if model.device.type != "cpu" else final_norm, x,
+    final, fbias = _linearise(final_norm.cpu() if model.device.type != "cpu" else final_norm, x, lay.norm_gain_offset,
                               check_with=cache["ln_final.hook_normalized"][:, e])
 
     def attrib(part):  # part [n, ..., d] -> [n, ...]
@@ -95,7 +96,6 @@ def direct_logit_attribution(model, tokens: torch.Tensor, io_tok: torch.Tensor, 
     attn_bias = torch.zeros(n, L, dtype=torch.float64)
     attn = torch.zeros(n, L, dtype=torch.float64)
     mlp = torch.zeros(n, L, dtype=torch.float64)
-    post_norm = lay.attn_out != lay.attn
     for layer in range(L):
         block = f"{lay.layers}.{layer}"
         o_proj = get_module(model.model, f"{block}.{lay.o_proj}")
@@ -103,10 +103,10 @@ def direct_logit_attribution(model, tokens: torch.Tensor, io_tok: torch.Tensor, 
         z = cache[f"blocks.{layer}.attn.hook_z"][:, e].double()  # [n, H, dh]
         per_head = torch.einsum("nhk,hkd->nhd", z, W_O)  # [n, H, d]
         b_O = o_proj.bias.detach().cpu().double() if getattr(o_proj, "bias", None) is not None else None
-        if post_norm:  # the residual receives post_norm(o_proj output): freeze its scale too
+        if lay.sandwich_norm:  # the residual receives norm(o_proj output): freeze its scale too
             pn = get_module(model.model, f"{block}.{lay.attn_out}")
             o = per_head.sum(1) + (b_O if b_O is not None else 0)
-            lin, pbias = _linearise(pn.cpu() if model.device.type != "cpu" else pn, o,
+            lin, pbias = _linearise(pn.cpu() if model.device.type != "cpu" else pn, o, lay.norm_gain_offset,
                                     check_with=cache[f"blocks.{layer}.hook_attn_out"][:, e])
             per_head = lin(per_head)
             b_parts = (lin(b_O.expand(n, -1)) if b_O is not None else 0) + (pbias if pbias is not None else 0)

@@ -45,3 +45,8 @@ def normalised(value: torch.Tensor | float, clean: float, corrupted: float) -> t
     if abs(denom) < 1e-8:
         raise ValueError("clean and corrupted metrics are equal; the normalised metric is undefined")
     return (value - corrupted) / denom
+
+
+def ld_metric(io_tok: torch.Tensor, s_tok: torch.Tensor):
+    """The patching engine's metric (logits -> one value per prompt row): IO - S logit difference."""
+    return lambda logits: logit_diff(logits, io_tok, s_tok)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from extract.ioi.patching import Edit, Metric, run_copies
+from extract.patching import Edit, Metric, run_copies
 
 
 def _z_cache(model, tokens):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mechinterp.views.html import page
+
 
 def heatmap_png(values, path: Path, title: str, xlabels: Sequence[str], ylabels: Sequence[str],
                 xlabel: str, ylabel: str, cbar: str = "", center: float | None = 0.0) -> Path:
@@ -75,8 +77,7 @@ def heatmap_svg(values, title: str, xlabels, ylabels, xlabel: str, ylabel: str, 
 def html_page(title: str, sections: list[tuple[str, str]], path: Path) -> Path:
     """sections: (heading, svg or html). One self-contained file."""
     body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{s}" for h, s in sections)
-    Path(path).write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:20px}} rect:hover{{stroke:#000;stroke-width:1.5}}</style></head>
-<body><h1>{html.escape(title)}</h1><p>Hover a cell for its value. Blue: positive, red: negative.</p>
-{body}</body></html>""")
+    css = "body{font-family:sans-serif;margin:20px} rect:hover{stroke:#000;stroke-width:1.5}"
+    Path(path).write_text(page([f"<h1>{html.escape(title)}</h1>",
+                                "<p>Hover a cell for its value. Blue: positive, red: negative.</p>", body], title, css))
     return Path(path)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from extract.bio.labels import CONSERVED, REGIONS, RESIDUE_CLASSES
-from mechinterp.residues_format import Residues
+from mechinterp.formats.residues import Residues
 
 THRESHOLDS = (0.0, 0.15, 0.5, 0.6, 0.8)
 """Fractions of a unit's largest training activation (InterPLM's grid)."""

@@ -17,6 +17,7 @@ from extract.bio.labels import REGIONS
 from interventions.bio import concept_effects as E
 from interventions.bio.alignment import concepts as concept_table
 from interventions.bio.patching import TARGETS, patching
+from mechinterp.formats.results import RESULTS
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _firing(store, sae, windows: int = 64) -> tuple[np.ndarray, np.ndarray]:
 def run(cfg: BioCausalConfig) -> dict:
     from extract.models import load_model
     from interventions.bio.evaluate import load_alignment, open_sae_run
-    from mechinterp.figures import concept_effects, patching_maps
+    from mechinterp.views.figures import concept_effects, patching_maps
 
     t0 = time.time()
     names, arrays = load_alignment(cfg.sae)
@@ -77,7 +78,7 @@ def run(cfg: BioCausalConfig) -> dict:
     sae = sae.to(model.device)
     hook = sae.check_fits(model, store.meta.hook)
     table = concept_table(res, model.tokenizer.get_vocab())
-    summary = json.loads((Path(cfg.sae) / "bio_eval" / "results.json").read_text())["concepts"]
+    summary = json.loads((Path(cfg.sae) / "bio_eval" / RESULTS).read_text())["concepts"]
     unknown = [c for c in cfg.concepts + (f"region:{cfg.steer_region}",) if c not in names]
     if unknown:
         raise ValueError(f"unknown concept {unknown[0]!r}; choose from {', '.join(names)}")
@@ -111,7 +112,7 @@ def run(cfg: BioCausalConfig) -> dict:
     results = dict(sae=cfg.sae, model=model.name, hook=hook, patching=patched, ablation=ablated, steering=steered,
                    steer_region=cfg.steer_region, n_sequences=len(seqs),
                    seconds=dict(patching=round(t_patch, 1), total=round(time.time() - t0, 1)))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / RESULTS).write_text(json.dumps(results, indent=1))
     patching_maps(patched, out / "patching.png")
     concept_effects(ablated, steered, out / "effects.png", cfg.steer_region)
     return results

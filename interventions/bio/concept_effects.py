@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from interventions.bio.masked_loss import masked_batches
-from mechinterp.residues_format import Residues
+from mechinterp.formats.residues import Residues
 
 
 @torch.no_grad()
@@ -111,7 +111,7 @@ def ablation(model, sae, hook: str, seqs, labels_of, concept_latents: dict[str, 
 def composition(res: Residues, region: int, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(the region's residue frequencies, the background's), over the dump's training rows."""
     train = ~res.seq_heldout[res.seq]
-    count = lambda keep: np.bincount(res.token[train & keep], minlength=vocab_size).astype(float) + 1e-3  # noqa: E731
+    count = lambda keep: np.bincount(res.token[train & keep], minlength=vocab_size).astype(float) + 1e-3
     inside, outside = count(res.region == region), count(res.region != region)
     return inside / inside.sum(), outside / outside.sum()
 

@@ -14,7 +14,9 @@ import torch
 
 from interventions.bio import alignment
 from interventions.bio.masked_loss import loss_recovered
-from mechinterp.residues_format import load_residues
+from mechinterp.formats.residues import load_residues
+from mechinterp.formats.results import RESULTS
+from mechinterp.formats.store import META_FILE
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,13 @@ def replay_sparse(chunks, max_density: float = 0.05):
 
 def open_sae_run(sae_dir: str | Path):
     """(the SAE, the store it was trained on, that dump's residue labels); one line if the store is gone."""
-    from extract.store import open_store
     from interventions.sae import load_sae
-    from mechinterp.sae_format import store_path as recorded_store
+    from mechinterp.formats.sae import store_path as recorded_store
+    from mechinterp.formats.store import open_store
 
     sae = load_sae(sae_dir)
     store_path = Path(recorded_store(sae.cfg) or "")
-    if not (store_path / "meta.json").exists():
+    if not (store_path / META_FILE).exists():
         raise ValueError(f"{sae_dir}: the store it was trained on ({store_path or 'not recorded'}) is gone; "
                          "re-run mechinterp bio-dump with the same settings")
     return sae, open_store(store_path), load_residues(store_path.parent)
@@ -108,9 +110,9 @@ def load_alignment(sae_dir: str | Path) -> tuple[list[str], dict[str, np.ndarray
 
 def evaluate(cfg: BioEvalConfig) -> dict:
     from extract.models import load_model
-    from extract.store import open_store
-    from mechinterp.figures import concept_alignment_bars
-    from mechinterp.sae_format import store_path
+    from mechinterp.formats.sae import store_path
+    from mechinterp.formats.store import open_store
+    from mechinterp.views.figures import concept_alignment_bars
 
     t0 = time.time()
     sae, store, res = open_sae_run(cfg.sae)
@@ -128,7 +130,7 @@ def evaluate(cfg: BioEvalConfig) -> dict:
              "residual_dims": encoded_chunks(store, lambda x: np.concatenate([x, -x], 1), res.seq, cfg.chunk_windows,
                                       "residual dims")}
     neurons = dump / f"blocks.{store.meta.layer}.mlp.hook_post"
-    if (neurons / "meta.json").exists():
+    if (neurons / META_FILE).exists():
         kinds["mlp_neurons"] = encoded_chunks(open_store(neurons), lambda x: x, res.seq, cfg.chunk_windows, "MLP neurons")
     by_kind = {k: alignment.align(chunks, concepts, held) for k, chunks in kinds.items()}
     names = concepts.names
@@ -153,7 +155,7 @@ def evaluate(cfg: BioEvalConfig) -> dict:
                    units_aligned_residue=alignment.distinct_units(table, by_kind, "f1_residue"),
                    concepts=table, masked_residue_loss=loss, n_loss_sequences=len(seqs), seconds=dict(alignment=round(t_align, 1),
                                                             total=round(time.time() - t0, 1)))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / RESULTS).write_text(json.dumps(results, indent=1))
     concept_alignment_bars({c: {k: row[k] for k in by_kind} for c, row in table.items()}, out / "alignment.png",
                            title=f"{model.name} {hook}: units with held-out F1 >= {cfg.min_f1} and above firing everywhere "
                            "(InterPLM's F1 counts a region or chain found when a unit fires on any of its residues)")

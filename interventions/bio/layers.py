@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mechinterp.formats.results import RESULTS
+from mechinterp.formats.sae import METRICS
+
 
 def compare_layers(evals: dict[int, Path], out: Path) -> dict:
     """evals: layer -> that layer's bio_eval/results.json (bio-eval's output)."""
-    from mechinterp.figures import alignment_by_layer
+    from mechinterp.views.figures import alignment_by_layer
 
     runs = {layer: json.loads(Path(p).read_text()) for layer, p in sorted(evals.items())}
-    saes = {layer: json.loads((Path(p).parents[1] / "metrics.json").read_text()) for layer, p in evals.items()}
+    saes = {layer: json.loads((Path(p).parents[1] / METRICS).read_text()) for layer, p in evals.items()}
     first = next(iter(runs.values()))
     kinds, concepts = list(first["aligned_pairs"]), list(first["concepts"])
     per_layer = [dict(layer=layer, hook=r["hook"], units=r["units"], units_aligned=r["units_aligned"],
@@ -32,7 +35,7 @@ def compare_layers(evals: dict[int, Path], out: Path) -> dict:
     results = dict(model=first["model"], layers=list(runs), kinds=kinds, baseline=baseline, min_f1=first["min_f1"],
                    per_layer=per_layer, per_concept=per_concept)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / RESULTS).write_text(json.dumps(results, indent=1))
     alignment_by_layer(results, out / "layers.png")
     return results
 

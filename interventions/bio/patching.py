@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from extract.bio.labels import CONSERVED, REGIONS
-from mechinterp.residues_format import Residues
+from mechinterp.formats.residues import Residues
 
 TARGETS = ("CDR3", "Cys23", "Cys104")
 

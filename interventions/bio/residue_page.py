@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from extract.bio.labels import REGIONS
-from mechinterp.residues_format import Residues
+from mechinterp.formats.residues import Residues
 
 REGION_COLORS = ("#d5dde6", "#d81b60", "#b7c5d3", "#2e7d32", "#98adc2", "#6a1b9a", "#7a90a8")
 """Per REGIONS entry (FR1 CDR1 FR2 CDR2 FR3 CDR3 FR4): grey-blue frameworks, strong CDRs."""

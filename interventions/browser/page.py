@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from extract.store import open_store
 from interventions.sae import SAERun
-from mechinterp.paths import stage_dir
-from mechinterp.stats_format import load_feature_stats
+from mechinterp.formats.defaults import given_out
+from mechinterp.formats.feature_stats import load_feature_stats
+from mechinterp.formats.store import open_store
 
 ASSETS = Path(__file__).with_name("assets")
 
@@ -52,9 +52,7 @@ class BrowseConfig(SAERun):
             raise ValueError(f"--port {self.port} is not a TCP port (0..65535)")
 
     def out_dir(self) -> Path:
-        sae_dir = Path(self.sae)
-        return Path(self.out) if self.out else stage_dir("browser", sae_dir.name if sae_dir.name != "sae"
-                                                           else sae_dir.parent.name)
+        return given_out(self.out, "BrowseConfig")
 
 
 @torch.no_grad()

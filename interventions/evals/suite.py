@@ -3,7 +3,7 @@ its name to the SAE's metrics.json (a metric already there is kept unless --reru
 
     core        reconstruction on the held-out windows (interventions.evals.core), with the JAX
                 side's training-time numbers beside it where metrics.json has them
-    ce_loss     CE-loss recovered, KL, delta loss (interventions.evaluate)
+    ce_loss     CE-loss recovered, KL, delta loss (interventions.ce_loss)
     probing     sparse probing on labelled text (interventions.evals.probing)
     probing_saep  the same under sae-probes' protocol (last token, C by validation AUC, ROC AUC;
                 interventions.evals.probing_saep); not in a suite, named with --metrics
@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from interventions.evaluate import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
+from interventions.ce_loss import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
+from mechinterp.formats.sae import METRICS as METRICS_FILE
 
 SUITES = {"core": ("core", "ce_loss"), "full": ("core", "ce_loss", "probing", "absorption")}
 METRICS = ("core", "ce_loss", "probing", "probing_saep", "absorption")
@@ -72,7 +73,7 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
     if model is None:
         model, sae = cfg.load()
     hook = sae.check_fits(model)
-    path = Path(cfg.sae) / "metrics.json"
+    path = Path(cfg.sae) / METRICS_FILE
     done = json.loads(path.read_text()) if path.exists() else {}
     want = cfg.metric_list()
     sets = []

@@ -4,7 +4,7 @@ classifier uses for a spurious cue (gender) and ablate them.
     result = run_shift(ShiftConfig(sae="runs/sae/.../sae"))    # -> ShiftResult
     write_outputs(result, "runs/shift/smollm2-135m-q4")        # table.md, results.json, shift.png, latents.json
 
-The steps, on the biographies of extract/bios.py (profession x gender):
+The steps, on the biographies of extract/biographies.py (profession x gender):
 
 1. Probe. Logistic regression for profession on mean-pooled activations at one hook, trained on
    the ambiguous set (male professors, female nurses): it can use profession or gender.

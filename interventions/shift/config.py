@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from mechinterp import DEFAULT_MODEL
-from mechinterp.paths import stage_dir
+from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.errors import LabError
 
 DEFAULT_LAYER = 4
 """Chosen by measurement on SmolLM2-135M (see README): the ambiguous probe leans on gender most at
@@ -14,7 +13,7 @@ early layers (resid_pre 2-4: gender accuracy ~0.8 on the balanced set) and least
 (layers 6-12: ~0.6), and layer 4 is cheap to run."""
 
 
-class ShiftError(ValueError):
+class ShiftError(LabError):
     """A SHIFT request that cannot be served; the message says what to do."""
 
 
@@ -80,8 +79,6 @@ class ShiftConfig:
         return f"blocks.{self.layer}.{site}"
 
 
-def default_out(cfg: ShiftConfig) -> Path:
-    return Path(cfg.out) if cfg.out else stage_dir("shift", cfg.model)
 
 
 # ---------------------------------------------------------------------------- the SAE

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from extract.bios import Bios, load_splits
+from extract.biographies import Bios, load_splits
 from interventions.sae import TorchSAE, load_sae
 from interventions.shift.attribution import (
     Attribution,

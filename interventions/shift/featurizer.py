@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from extract.bios import Bios
+from extract.biographies import Bios
 from interventions.sae import TorchSAE
 from interventions.shift.latents import latent_stats
 from interventions.shift.probe import pool, site_activations

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from interventions.shift.experiment import ShiftResult
+from mechinterp.formats.results import RESULTS
 
 
 def markdown_table(result: ShiftResult) -> str:
@@ -53,7 +54,7 @@ def bar_plot(result: ShiftResult, path: Path) -> None:
 def write_outputs(result: ShiftResult, out: str | Path) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out / "table.md", "json": out / "results.json", "plot": out / "shift.png",
+    paths = {"table": out / "table.md", "json": out / RESULTS, "plot": out / "shift.png",
              "latents": out / "latents.json"}
     paths["table"].write_text(markdown_table(result))
     paths["json"].write_text(json.dumps(result.to_json(), indent=1, default=_jsonable))

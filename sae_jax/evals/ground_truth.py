@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mechinterp.sae_format import decode_np, encode_np
+from mechinterp.formats.sae import decode_np, encode_np
 from sae_jax.ground_truth import GroundTruth
 
 RECOVERED_COS = 0.9
@@ -50,7 +50,7 @@ def fresh_samples(gt: GroundTruth, n_samples: int = 20_000, seed: int = 12345, c
 
 
 def ground_truth_metrics(weights: dict[str, np.ndarray], cfg: dict, features: np.ndarray, samples) -> dict:
-    """Every metric above for one exported SAE (weights, cfg: mechinterp.sae_format.load_export)
+    """Every metric above for one exported SAE (weights, cfg: mechinterp.formats.sae.load_export)
     against the true features [n_features, d], on `samples` (fresh_samples)."""
     cos = cosines(weights["W_dec"], features)
     best_latent, best_feature = cos.argmax(1), cos.argmax(0)

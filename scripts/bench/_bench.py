@@ -110,7 +110,7 @@ def bench_parser(description: str):
     """The flags every benchmark shares with the stages: --model, --device, --seed."""
     import argparse
 
-    from mechinterp import DEFAULT_MODEL
+    from mechinterp.formats.defaults import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name, hub id or local dir (default {DEFAULT_MODEL})")

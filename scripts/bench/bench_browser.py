@@ -26,8 +26,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def synthetic_sae(out: Path, store_path: Path, d_sae: int, arch: str, freq: float = 64 / 4096, k: int = 32,
                   seed: int = 0) -> Path:
     """Random unit encoder directions, biases set so every latent fires on about `freq` of the rows."""
-    from extract.store import open_store
-    from mechinterp.sae_format import export_sae
+    from mechinterp.formats.sae import export_sae
+    from mechinterp.formats.store import open_store
 
     store = open_store(store_path)
     rng = np.random.default_rng(seed)
@@ -134,7 +134,7 @@ def main() -> None:
         rows = bench_stats(acts, a.d_sae, tmp, a.n_tokens if a.acts else None)
         chromium = a.chromium if Path(a.chromium).exists() else None
         try:
-            import playwright  # noqa: F401
+            import playwright  # noqa: F401 (imported only to see that it is installed)
         except ImportError:
             chromium = None
         pages = [bench_page(int(n), tmp, chromium) for n in a.pages.split(",") if n]

@@ -28,11 +28,11 @@ def main() -> None:
 
     import torch
 
-    from extract.circuits.graph import CircuitGraph
+    from extract import patching as P
+    from extract.circuits.edge_graph import CircuitGraph
     from extract.circuits.scores import edge_scores, patch_edges
     from extract.circuits.split import node_writes
     from extract.circuits.tasks import load_task
-    from extract.ioi import patching as P
 
     model = bench_model(a.model)
     graph = CircuitGraph.of(model)

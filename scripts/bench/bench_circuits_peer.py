@@ -5,7 +5,7 @@ tests' tiny random GPT-2 (tests/conftest.py::tiny_hf_model("gpt2"): 3 layers, 4 
     .venv/bin/python scripts/bench/bench_circuits_peer.py [--seed 0] [--n 8] [--pos 10]
 
 --model and --device are not used: the model is always that tiny GPT-2, on the CPU. Clean and corrupted
-prompts are random tokens (as tests/test_circuits.py), metric = logit 11 - logit 22 at the last position.
+prompts are random tokens (as tests/unit/test_circuits.py), metric = logit 11 - logit 22 at the last position.
 Checks: the two edge graphs are the same (262 edges), every edge's EAP score agrees, and the metric under
 exact edge patching agrees for the empty and the full circuit and the top 5, 20, 50, 100 edges by |our
 score| (pruned). Writes runs/bench/circuits_peer.json (rows, both sides' scores, metrics and versions);
@@ -52,14 +52,12 @@ def main() -> None:
     import torch
     from scipy.stats import pearsonr, spearmanr
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import tiny_hf_model
-
-    from extract.circuits.graph import CircuitGraph
+    from extract.circuits.edge_graph import CircuitGraph
     from extract.circuits.scores import edge_scores, patch_edges
     from extract.circuits.split import node_writes
     from extract.hooked import HookedModel
     from extract.models import gpt2_tokenizer
+    from extract.tiny_models import tiny_hf_model
 
     torch.set_num_threads(2)
     out_dir = BENCH_DIR / "circuits_peer"

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from _bench import write_results
 
+from mechinterp.formats.store import ACTS_FILE, META_FILE, TOKENS_FILE
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -109,8 +111,8 @@ def peak_rss(model_name: str, n_tokens: int, layer: int, ctx: int, batch: int) -
         if res["rc"] != 0:
             raise SystemExit(f"error: the dump of {n_tokens} tokens failed: {res['err']}")
         store = Path(d) / "store"
-        meta = json.loads((store / "meta.json").read_text())
-        disk = sum((store / f).stat().st_size for f in ("acts.npy", "tokens.npy", "meta.json"))
+        meta = json.loads((store / META_FILE).read_text())
+        disk = sum((store / f).stat().st_size for f in (ACTS_FILE, TOKENS_FILE, META_FILE))
     kb = 1 if sys.platform != "darwin" else 1024  # ru_maxrss: kB on Linux, bytes on macOS
     n_rows = meta["n_windows"] * (meta["ctx"] - (0 if meta["keep_bos"] else 1))
     return {"n_tokens": n_tokens, "rows": n_rows, "peak_rss_mb": res["maxrss"] / kb / 1024,
@@ -119,7 +121,7 @@ def peak_rss(model_name: str, n_tokens: int, layer: int, ctx: int, batch: int) -
 
 
 def main() -> None:
-    from mechinterp import DEFAULT_MODEL
+    from mechinterp.formats.defaults import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=DEFAULT_MODEL)

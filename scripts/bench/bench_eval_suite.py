@@ -25,6 +25,8 @@ from pathlib import Path
 from _bench import BENCH_DIR, PEER_ENV, REPO, bench_parser, cpu_model, peak_rss_mb, write_results
 from bench_ground_truth import matryoshka_widths
 
+from mechinterp.formats.sae import METRICS
+
 ARCHS = {"topk": dict(arch="topk"), "batchtopk": dict(arch="batchtopk"),
          "matryoshka": dict(arch="batchtopk", matryoshka="auto"),
          "matryoshka_topk": dict(arch="topk", matryoshka="auto"), "jumprelu": dict(arch="jumprelu")}
@@ -45,7 +47,7 @@ def train(name: str, acts: Path, out: Path, d_sae: int, k: int, steps: int, seed
     kw = dict(ARCHS[name], d_sae=d_sae, k=k)
     if kw.get("matryoshka") == "auto":
         kw["matryoshka"] = matryoshka_widths(d_sae)
-    if not (out / "sae" / "metrics.json").exists():
+    if not (out / "sae" / METRICS).exists():
         train_sae(acts, out, kw, TrainConfig(steps=steps, batch=1024, eval_tokens=20_000, seed=seed))
     return out / "sae"
 
@@ -61,7 +63,7 @@ def saebench_peer(model, sae_dir: Path, cfg, out: Path) -> dict:
     from interventions.evals.probing import pooled_features
     from interventions.sae import load_sae
 
-    sae, ours = load_sae(sae_dir), json.loads((sae_dir / "metrics.json").read_text())["probing"]
+    sae, ours = load_sae(sae_dir), json.loads((sae_dir / METRICS).read_text())["probing"]
     arrays = {}
     for name in cfg.probe_sets.split(","):
         data = load_labelled(name, cfg.n_probe_train, cfg.n_probe_test, cfg.seed)
@@ -84,7 +86,7 @@ def probing_gap_spread(sae_dirs: list[Path]) -> dict:
     architecture trained with different seeds (the probes' own seed is the same for all)."""
     import numpy as np
 
-    runs = [json.loads((d / "metrics.json").read_text())["probing"] for d in sae_dirs]
+    runs = [json.loads((d / METRICS).read_text())["probing"] for d in sae_dirs]
     sets = [s for s in runs[0] if s != "mean" and isinstance(runs[0][s], dict) and "sae_top_1" in runs[0][s]]
     out = {}
     for s in sets + ["mean"]:
@@ -111,7 +113,7 @@ def main() -> None:
 
     from interventions.evals.suite import SuiteConfig, run_suite
     from interventions.sae import load_sae
-    from mechinterp.sae_pages import summary, write_comparison, write_sae_page
+    from mechinterp.views.sae_pages import summary, write_comparison, write_sae_page
 
     out = Path(a.out)
     model = bench_model(a.model)
@@ -134,7 +136,7 @@ def main() -> None:
     pages = write_comparison(dirs, out / "compare")
     table = {Path(r["sae"]).parent.name: r for r in (summary(d) for d in dirs)}
     for name, r in table.items():
-        m = json.loads((Path(r["sae"]) / "metrics.json").read_text())
+        m = json.loads((Path(r["sae"]) / METRICS).read_text())
         rows.append(dict(measure=f"{name}: L0 / EV typical / FVU", value=f"{r['l0']:.1f} / {r['explained_variance_typical']:.3f}"
                          f" / {r['fvu']:.4f}", goal=""))
         rows.append(dict(measure=f"{name}: CE-loss recovered / KL", value=f"{r['ce_loss_recovered']:.3f} / {r['kl']:.3f}", goal=""))

@@ -19,6 +19,10 @@ from pathlib import Path
 
 from _bench import BENCH_DIR, REPO, bench_parser, cpu_model, write_results
 
+from mechinterp.formats.attribution_graph import GRAPH_NPZ
+from mechinterp.formats.results import RESULTS
+from mechinterp.formats.transcoder_set import SUMMARY
+
 PROMPT_16 = "When Mary and John went to the store, then John gave a drink to"  # 16 tokens with BOS
 PROMPT_64 = ("The old lighthouse keeper climbed the spiral stairs every evening to light the lamp. One stormy night, "
              "a small fishing boat lost its way in the fog near the rocks. The keeper saw the boat and rang the bell "
@@ -29,20 +33,20 @@ def trace(set_dir: str, prompt: str, out: Path, device: str) -> tuple[dict, floa
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mechinterp", "trace", "--set", set_dir, "--prompt", prompt, "--out", str(out),
                     "--device", device], cwd=REPO, check=True)
-    return json.loads((out / "results.json").read_text()), time.perf_counter() - t0
+    return json.loads((out / RESULTS).read_text()), time.perf_counter() - t0
 
 
 def main() -> None:
     p = bench_parser(__doc__)
     p.add_argument("--set", default=str(BENCH_DIR / "transcoders" / "tcs"), help="transcoder set (all layers)")
     a = p.parse_args()
-    if not Path(a.set, "transcoders.json").exists():
+    if not Path(a.set, SUMMARY).exists():
         sys.exit(f"error: no transcoder set at {a.set}; run scripts/bench/bench_transcoders.py first or pass --set")
     rows, runs = [], {}
     for name, prompt, goal_s in (("16", PROMPT_16, 60), ("64", PROMPT_64, 300)):
         out = BENCH_DIR / "graph" / f"prompt_{name}"
-        if (out / "graph.npz").exists():
-            (out / "graph.npz").unlink()  # time a fresh graph, not a reused one
+        if (out / GRAPH_NPZ).exists():
+            (out / GRAPH_NPZ).unlink()  # time a fresh graph, not a reused one
         r, wall = trace(a.set, prompt, out, a.device)
         runs[name] = {k: r[k] for k in ("tokens", "top_logits", "n_active_features", "n_feature_rows", "graph_seconds",
                                         "exactness", "scores", "pruned", "seconds", "peak_rss_gb")}

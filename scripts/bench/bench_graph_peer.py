@@ -1,10 +1,10 @@
 """Our attribution graphs against circuit-tracer 0.5.0's, entry by entry, and the time of each
 (issue 14, item 9). One GPT-2-shaped model (default gpt2-random: random weights, real BPE), one
 random JumpReLU transcoder set for all 12 layers (thresholds set for about 30 active latents per
-token), written in our layout and exported to circuit-tracer's (mechinterp/transcoder_set.py). The
+token), written in our layout and exported to circuit-tracer's (mechinterp/formats/transcoder_set.py). The
 peer (scripts/bench/peers/ct_graph.py, circuit-tracer's own interpreter) builds the same model in
 TransformerLens from the saved HF weights and runs circuit_tracer.attribute; we run
-interventions.graph.attribute on the same token ids with the same batch size. The graphs are
+interventions.attribution.attribute on the same token ids with the same batch size. The graphs are
 matched node by node (features by (layer, pos, latent), errors by (layer, pos), tokens by pos,
 logits by token id) and every adjacency entry is compared.
 
@@ -29,9 +29,10 @@ import torch
 from _bench import PEER_ENV, REPO, bench_model, bench_parser, cpu_model, write_results
 from safetensors.torch import save_file
 
-from interventions.graph.attribute import AttributionConfig, attribute
+from interventions.attribution.attribute import AttributionConfig, attribute
 from interventions.replacement import load_transcoders
-from mechinterp.transcoder_set import write_transcoder_set
+from mechinterp.formats.sae import CFG, WEIGHTS
+from mechinterp.formats.transcoder_set import write_transcoder_set
 
 PROMPT = "When Mary and John went to the store, then John gave a drink to"  # 15 tokens + BOS
 
@@ -50,8 +51,8 @@ def write_random_set(root: Path, model, d_sae: int, seed: int) -> None:
                "apply_b_dec_to_input": False, **meta, "metadata": meta}
         out = root / f"layer_{L}" / "sae"
         out.mkdir(parents=True)
-        save_file(w, str(out / "sae_weights.safetensors"))
-        (out / "cfg.json").write_text(json.dumps(cfg))
+        save_file(w, str(out / WEIGHTS))
+        (out / CFG).write_text(json.dumps(cfg))
 
 
 def node_keys(kind_counts: tuple[int, int], features, logit_tokens) -> list[tuple]:

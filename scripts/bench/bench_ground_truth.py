@@ -18,6 +18,8 @@ from pathlib import Path
 
 from _bench import BENCH_DIR, bench_parser, cpu_model, peak_rss_mb, write_results
 
+from mechinterp.formats.sae import CFG, METRICS
+
 # the k-controlled architectures, so every SAE has the same L0 (relu's L1 and jumprelu's L0 penalty
 # would need a search per world to land on it). "_capped": at most k latents per token in training
 # (k_max = k) instead of batchtopk's default 4k.
@@ -33,7 +35,7 @@ def matryoshka_widths(d_sae: int) -> tuple[int, ...]:
 
 def run_one(name: str, store: Path, out: Path, d_sae: int, k: int, steps: int, batch: int, lr: float | None,
             seed: int) -> dict:
-    from mechinterp.sae_format import load_export
+    from mechinterp.formats.sae import load_export
     from sae_jax.config import TrainConfig
     from sae_jax.pipeline import train_sae
 
@@ -42,10 +44,10 @@ def run_one(name: str, store: Path, out: Path, d_sae: int, k: int, steps: int, b
         kw["k_max"] = k
     if kw.get("matryoshka") == "auto":
         kw["matryoshka"] = matryoshka_widths(d_sae)
-    if not (out / "sae" / "metrics.json").exists():
+    if not (out / "sae" / METRICS).exists():
         train_sae(store, out, kw, TrainConfig(steps=steps, batch=batch, eval_tokens=20_000, lr=lr, seed=seed))
-    metrics = json.loads((out / "sae" / "metrics.json").read_text())
-    cfg = json.loads((out / "sae" / "cfg.json").read_text())
+    metrics = json.loads((out / "sae" / METRICS).read_text())
+    cfg = json.loads((out / "sae" / CFG).read_text())
     return dict(weights=load_export(out / "sae"), train=metrics, wall_s=cfg["mechinterp"].get("wall_s"))
 
 
@@ -63,7 +65,7 @@ def main() -> None:
     p.add_argument("--work", default=str(BENCH_DIR / "ground_truth"))
     a = p.parse_args()
 
-    from extract.store import open_store
+    from mechinterp.formats.store import open_store
     from sae_jax.evals.ground_truth import fresh_samples, ground_truth_metrics
     from sae_jax.evals.stability import cross_seed, spread
     from sae_jax.ground_truth import SMALL, GroundTruthConfig, from_store, write_store

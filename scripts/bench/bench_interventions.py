@@ -13,6 +13,8 @@ from pathlib import Path
 
 from _bench import add_batch_flags, bench_model, bench_parser, time_call, write_results
 
+from mechinterp.formats.sae import CFG, METRICS, WEIGHTS
+
 
 def random_topk_export(path: Path, d_in: int, hook: str, model_name: str, d_sae: int = 4096, k: int = 32) -> Path:
     import torch
@@ -21,8 +23,8 @@ def random_topk_export(path: Path, d_in: int, hook: str, model_name: str, d_sae:
     g = torch.Generator().manual_seed(0)
     W_dec = torch.nn.functional.normalize(torch.randn(d_sae, d_in, generator=g), dim=1)
     save_file({"W_enc": W_dec.T.contiguous(), "b_enc": torch.zeros(d_sae), "W_dec": W_dec, "b_dec": torch.zeros(d_in)},
-              str(path / "sae_weights.safetensors"))
-    (path / "cfg.json").write_text(json.dumps({"architecture": "topk", "d_in": d_in, "d_sae": d_sae, "k": k,
+              str(path / WEIGHTS))
+    (path / CFG).write_text(json.dumps({"architecture": "topk", "d_in": d_in, "d_sae": d_sae, "k": k,
                                                "hook_name": hook, "model_name": model_name}))
     return path
 
@@ -58,7 +60,7 @@ def main() -> None:
                  "value": med(spliced_t) / med(plain_t), "goal": ""},
                 {"measure": "forward with 16 latents zero-ablated, error term kept / plain forward",
                  "value": med(edited_t) / med(plain_t), "goal": ""}]
-        metrics = json.loads((sae_dir / "metrics.json").read_text()) if (sae_dir / "metrics.json").exists() else {}
+        metrics = json.loads((sae_dir / METRICS).read_text()) if (sae_dir / METRICS).exists() else {}
         if "ce_loss" in metrics:
             rows.append({"measure": f"CE-loss recovered of {sae_dir} (L0 {metrics.get('l0', float('nan')):.0f})",
                          "value": metrics["ce_loss"]["ce_loss_recovered"], "goal": ">= 0.9 at L0 <= 50"})

@@ -36,7 +36,7 @@ PEER_PYTHON = ROOT / ".venv-bench-tl" / "bin" / "python"
 
 
 def main(argv=None) -> int:
-    from mechinterp import DEFAULT_MODEL
+    from mechinterp.formats.defaults import DEFAULT_MODEL
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -55,7 +55,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from extract.ioi import patching as P
+    from extract import patching as P
+    from extract.ioi.metrics import ld_metric
     from extract.ioi.prompts import make_ioi
     from extract.models import ModelLoadError, load_model
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     ds = make_ioi(model, args.n_prompts, seed=args.seed)
-    metric = P.ld_metric(ds.io_tok, ds.s_tok)
+    metric = ld_metric(ds.io_tok, ds.s_tok)
     corrupted = ds.corrupted(args.corruption).tokens
     cache = P.cache_sites(model, ds.tokens, ["hook_resid_pre"])
     L, T = model.n_layers, ds.tokens.shape[1]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from _bench import bench_parser, cpu_model, peak_rss_mb, write_results
 
+from mechinterp.formats.sae import CFG
+
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Paris is the capital of France.",
          "When Mary and John went to the store, John gave a drink to", "def f(x): return x + 1"]
 
@@ -46,7 +48,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("--idle", type=int, default=5)
     a = p.parse_args()
-    if not (Path(a.sae) / "cfg.json").exists():
+    if not (Path(a.sae) / CFG).exists():
         raise SystemExit(f"error: no SAE export at {a.sae}; run `make demo` first or pass --sae DIR")
     import torch
 

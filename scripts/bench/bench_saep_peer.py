@@ -19,6 +19,8 @@ from pathlib import Path
 
 from _bench import BENCH_DIR, PEER_ENV, REPO, bench_model, bench_parser, cpu_model, peak_rss_mb, write_results
 
+from mechinterp.formats.sae import CFG
+
 SETS = "saep:113_movie_sent,saep:161_agnews_0,saep:5_hist_fig_ismale,saep:154_athlete_sport_football"
 
 
@@ -30,7 +32,7 @@ def main() -> None:
     p.add_argument("--n_test", type=int, default=400)
     a = p.parse_args()
     peer_py = REPO / ".venv-bench-saeprobes" / "bin" / "python"
-    for path, fix in ((Path(a.sae) / "cfg.json", "run scripts/bench/bench_eval_suite.py first, or give --sae"),
+    for path, fix in ((Path(a.sae) / CFG, "run scripts/bench/bench_eval_suite.py first, or give --sae"),
                       (peer_py, "run make peers")):
         if not path.exists():
             sys.exit(f"error: {path} is missing: {fix}")

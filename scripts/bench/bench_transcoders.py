@@ -20,6 +20,8 @@ from pathlib import Path
 
 from _bench import BENCH_DIR, REPO, bench_parser, cpu_model, write_results
 
+from mechinterp.formats.transcoder_set import SUMMARY
+
 
 def child(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB of the largest child so far) of `mechinterp argv`."""
@@ -45,7 +47,7 @@ def main() -> None:
                                 "--arch", "topk", "--k", str(a.k), "--d_sae", str(a.d_sae), "--steps", str(a.steps),
                                 "--batch", str(a.batch), "--eval_tokens", "20000", "--no_progress"])
     eval_s, eval_rss = child(["eval-transcoders", "--set", str(work / "tcs"), "--n_windows", "16", "--device", "cpu"])
-    tc = json.loads((work / "tcs" / "transcoders.json").read_text())
+    tc = json.loads((work / "tcs" / SUMMARY).read_text())
     rep = json.loads((work / "tcs" / "replacement.json").read_text())
     per_layer = [r["ce_loss_recovered"] for r in rep["per_layer"]]
     write_results("transcoders", [

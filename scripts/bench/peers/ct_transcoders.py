@@ -1,5 +1,5 @@
 """Peer side of the circuit-tracer export check, run with circuit-tracer's own interpreter
-(.venv-bench-ct, requirements-peers-ct.txt): load a transcoder set we wrote (mechinterp/transcoder_set.py)
+(.venv-bench-ct, requirements-peers-ct.txt): load a transcoder set we wrote (mechinterp/formats/transcoder_set.py)
 with circuit-tracer's loader, encode and decode the rows of an .npy file with it, and save both.
 
     .venv-bench-ct/bin/python scripts/bench/peers/ct_transcoders.py SET_DIR LAYER ROWS.npy OUT.npz

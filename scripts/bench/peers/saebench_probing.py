@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 os.environ["JAXTYPING_DISABLE"] = "1"  # read when sae_bench imports jaxtyping
-from sae_bench.evals.sparse_probing.probe_training import train_probe_on_activations  # noqa: E402
+from sae_bench.evals.sparse_probing.probe_training import train_probe_on_activations  # noqa: E402 (JAXTYPING_DISABLE must be set first)
 
 K_VALUES = (1, 2, 5, 20)
 SEED = 42

@@ -33,8 +33,8 @@ for module, names in (("sae_lens", ("SAE",)), ("transformer_lens", ("HookedTrans
         setattr(stand_in, name, type(name, (), {}))
     sys.modules[module] = stand_in
 
-from sae_probes.run_sae_evals import get_sorted_indices, mean_act_normalization  # noqa: E402
-from sae_probes.utils_training import find_best_reg  # noqa: E402
+from sae_probes.run_sae_evals import get_sorted_indices, mean_act_normalization  # noqa: E402 (after the stand-in modules are in place)
+from sae_probes.utils_training import find_best_reg  # noqa: E402 (after the stand-in modules are in place)
 
 K_VALUES = (1, 2, 4, 8, 16)
 SEED = 42

@@ -1,0 +1,111 @@
+"""The pipeline runner behind `mechinterp demo`, `bio` and `bio-layers`: a recipe is a list of
+stages, each a `mechinterp` command with its settings and a declaration of its outputs. The runner
+checks every stage's settings before the first runs, runs each in a child process (files are the
+only interface), skips a stage whose outputs are complete, and records what ran in stages.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mechinterp.cli import STAGES as CLI_STAGES
+from mechinterp.cli.flags import argv_for, check
+
+SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
+"""How much longer than its demo-size time each size's stage takes (for the ETA)."""
+
+
+@dataclass
+class Stage:
+    name: str
+    command: str
+    """The `mechinterp` stage it runs."""
+    args: Callable[[Path], dict]
+    """Settings given the run directory (the size's settings are added)."""
+    done: Callable[[Path], bool]
+    """Whether the stage's outputs are complete."""
+    outputs: Callable[[Path], list[Path]]
+    """What --force deletes."""
+    common: bool = False
+    """Takes the demo's --model / --device / --seed."""
+    sizes: tuple[str, ...] = ("tiny", "demo", "full")
+    """Sizes that run it."""
+
+
+def stage_argv(stage: Stage, run: Path, cfg, sizes: dict) -> list[str]:
+    """The stage's flags for this run, checked by parsing them and building the stage's configs."""
+    module = importlib.import_module(f"mechinterp.cli.stages.{CLI_STAGES[stage.command][0]}")
+    parser = module.parser(prog=f"mechinterp {stage.command}")
+    settings = {**stage.args(run), **sizes[cfg.size].get(stage.name, {})}
+    if stage.common:
+        dests = {a.dest for a in parser._actions}
+        common = {k: getattr(cfg, k, None) for k in ("model", "device", "seed")}
+        settings.update({k: v for k, v in common.items() if k in dests and v is not None})
+    argv = argv_for(parser, settings)
+    try:
+        check(parser, parser.parse_args(argv))
+    except ValueError as e:
+        raise ValueError(f"stage {stage.name} ({cfg.size} size): {e}") from None
+    return argv
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def stages_for(size: str, stages: list[Stage]) -> list[Stage]:
+    return [s for s in stages if size in s.sizes]
+
+
+def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: dict) -> dict:
+    """Run the size's stages of `pipeline` in child processes, skipping complete ones; `cfg` has
+    size, force, and the common model / device / seed (as DemoConfig)."""
+    unknown = set(cfg.force) - {s.name for s in pipeline}
+    if unknown:
+        raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in pipeline)}")
+    stages = stages_for(cfg.size, pipeline)
+    argvs = {s.name: stage_argv(s, run, cfg, sizes) for s in stages}  # every setting checked before any stage runs
+    run.mkdir(parents=True, exist_ok=True)
+    record_path = run / "stages.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    t_start = time.perf_counter()
+    remaining = sum(expected_s[s.name] for s in stages) * SCALE[cfg.size]
+    for i, stage in enumerate(stages, 1):
+        expected = expected_s[stage.name] * SCALE[cfg.size]
+        if stage.name in cfg.force:
+            for path in stage.outputs(run):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            record.pop(stage.name, None)
+        elif stage.done(run):
+            print(f"== [{i}/{len(stages)}] {stage.name}: done already, skipped", flush=True)
+            record.setdefault(stage.name, {"status": "done"})
+            remaining -= expected
+            continue
+        print(f"== [{i}/{len(stages)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
+              f"about {_clock(remaining)} to go)", flush=True)
+        argv = [sys.executable, "-m", "mechinterp", stage.command, *argvs[stage.name]]
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=stage.name == "smoke", text=True)
+        if stage.name == "smoke":
+            print(proc.stdout, end="")
+            if proc.returncode == 0:
+                (run / "smoke.txt").write_text(proc.stdout)
+            else:
+                print(proc.stderr, end="", file=sys.stderr)
+        if proc.returncode != 0:
+            record[stage.name] = {"status": f"failed (exit {proc.returncode})"}
+            record_path.write_text(json.dumps(record, indent=2))
+            raise ValueError(f"stage {stage.name} failed (exit {proc.returncode}); fix it and re-run: "
+                             "finished stages are kept")
+        record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1)}
+        record_path.write_text(json.dumps(record, indent=2))
+        remaining -= expected
+    return record

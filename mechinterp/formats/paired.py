@@ -1,0 +1,87 @@
+"""Two stores of one dump read as one, row by row: a transcoder's input and target.
+
+    pair = open_pair("runs/acts/m/blocks.3.hook_mlp_in", "runs/acts/m/blocks.3.hook_mlp_out")
+    for xy in pair.batches(4096, seed=0):      # float32 [4096, d_in + d_out]: input | target
+        ...
+
+A multi-hook dump writes the same windows of the same tokens into every store, so the stores'
+rows correspond one to one; this checks that (identity fields, window count, the tokens of a
+sample of windows) and then reads both with the same window order and shuffles, side by side.
+Numpy only, like the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mechinterp.formats.store import ActivationStore, StoreError, open_store
+
+SAME = ("model", "weights", "ctx", "keep_bos", "prepend_bos", "corpus")
+
+
+class PairedStore:
+    def __init__(self, inp: ActivationStore, out: ActivationStore):
+        a, b = inp.meta, out.meta
+        differ = [k for k in SAME if getattr(a, k) != getattr(b, k)]
+        if differ or inp.n_windows != out.n_windows:
+            what = ", ".join(differ) or f"window count ({inp.n_windows} vs {out.n_windows})"
+            raise StoreError(f"stores {a.hook} and {b.hook} are not from one dump (they differ in {what}); "
+                             "dump both hooks in one command (--hook X --hook Y)")
+        sample = np.unique(np.linspace(0, inp.n_windows - 1, min(8, inp.n_windows)).astype(int))
+        if any(not np.array_equal(inp.window_tokens(int(w)), out.window_tokens(int(w))) for w in sample):
+            raise StoreError(f"stores {a.hook} and {b.hook} hold different tokens; dump both hooks in one command")
+        self.inp, self.out = inp, out
+        self.meta = a
+
+    @property
+    def d_in(self) -> int:
+        return self.inp.d_model
+
+    @property
+    def d_out(self) -> int:
+        return self.out.d_model
+
+    @property
+    def d_model(self) -> int:
+        """Width of a paired row: input then target."""
+        return self.d_in + self.d_out
+
+    @property
+    def rows_per_window(self) -> int:
+        return self.inp.rows_per_window
+
+    @property
+    def n_windows(self) -> int:
+        return self.inp.n_windows
+
+    @property
+    def n_rows(self) -> int:
+        return self.inp.n_rows
+
+    @property
+    def mean_norms(self) -> tuple[float, float]:
+        return self.inp.mean_norm, self.out.mean_norm
+
+    def __repr__(self) -> str:
+        return f"PairedStore({self.meta.model} {self.inp.meta.hook} -> {self.out.meta.hook}, {self.n_rows} rows)"
+
+    def window_tokens(self, w: int) -> np.ndarray:
+        return self.inp.window_tokens(w)
+
+    def split(self, *args, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        return self.inp.split(*args, **kwargs)
+
+    def read_windows(self, windows: np.ndarray, skip_bos: bool = False) -> np.ndarray:
+        return np.concatenate([self.inp.read_windows(windows, skip_bos), self.out.read_windows(windows, skip_bos)], 1)
+
+    def batches(self, batch_size: int, **kwargs) -> Iterator[np.ndarray]:
+        """The stores' own batches (same windows, seed and shuffles, so the same rows), side by side."""
+        for x, y in zip(self.inp.batches(batch_size, **kwargs), self.out.batches(batch_size, **kwargs)):
+            yield np.concatenate([x, y], 1)
+
+
+def open_pair(inp: str | Path, out: str | Path) -> PairedStore:
+    return PairedStore(open_store(inp), open_store(out))
