@@ -30,6 +30,7 @@ from extract.corpus import DEFAULT_CORPUS, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
 from extract.windows import WindowStream
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL
 from mechinterp.formats.errors import LabError
 from mechinterp.formats.layers import parse_layers
@@ -60,21 +61,21 @@ class DumpConfig:
     """Layers a --hook containing {L} is expanded over: all, or a list such as 0,4,8-11. E.g.
     --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' dumps every layer's
     transcoder pair in one pass."""
-    layer: int | None = None
+    layer: int | None = field(default=None, metadata=bounds(0))
     """Layer for `site` when no hooks are named; default the middle layer (n_layers // 2)."""
     site: str = "resid_pre"
     """Site within `layer`: resid_pre, resid_mid, resid_post, attn_out, mlp_out, attn.hook_z, mlp.hook_post."""
-    n_tokens: int = 25_000
+    n_tokens: int = field(default=25_000, metadata=bounds(1))
     """Activation rows to write (per hook), rounded up to whole windows."""
-    ctx: int = 128
+    ctx: int = field(default=128, metadata=bounds(2))
     """Tokens per window, BOS included."""
     out: str | None = None
     """Store directory (one hook) or parent of one directory per hook (None: runs/acts/<model>/<hook>)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the document shuffle and the held-out split."""
-    batch: int = 16
+    batch: int = field(default=16, metadata=bounds(1))
     """Windows per forward pass."""
     keep_bos: bool = False
     """Store the BOS position's activations too (dropped by default: their norms are outliers)."""
@@ -84,24 +85,17 @@ class DumpConfig:
     """Corpus spec: bbc, shakespeare, dir:PATH, hf:NAME[:SPLIT], A+B (see extract/corpus.py)."""
     text_field: str = "text"
     """Field / column holding the text in .jsonl, parquet and Hugging Face corpora."""
-    eval_fraction: float = 0.05
+    eval_fraction: float = field(default=0.05, metadata=bounds(0, 1, open_high=True))
     """Fraction of documents held out, and of windows dumped from them (the last windows)."""
-    flush_every: int = 4
+    flush_every: int = field(default=4, metadata=bounds(1))
     """Batches between flushes: at most this many batches are redone after a crash."""
     progress: bool = True
     """Show a progress bar (items/s, ETA)."""
 
     def __post_init__(self):
-        if self.n_tokens < 1:
-            raise DumpError(f"--n_tokens must be positive, got {self.n_tokens}")
-        if self.ctx < 2:
-            raise DumpError(f"--ctx must be at least 2, got {self.ctx}")
-        if self.batch < 1:
-            raise DumpError(f"--batch must be positive, got {self.batch}")
+        check_bounds(self)
         if self.dtype not in ("float16", "float32"):
             raise DumpError(f"--dtype must be float16 or float32, got {self.dtype}")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise DumpError(f"--eval_fraction must be in [0, 1), got {self.eval_fraction}")
         self.hooks = tuple(self.hooks)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from extract.models import load_model
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL
 
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -26,10 +27,11 @@ class SmokeConfig:
     prompt: str | None = None
     """Prompt to run (None: the IOI prompt; for a masked LM such as antiberty, a heavy chain with a
     [MASK]ed cysteine). Masked LMs predict every [MASK] position."""
-    top: int = 5
+    top: int = field(default=5, metadata=bounds(1))
     """Next-token guesses shown."""
 
     def __post_init__(self):
+        check_bounds(self)
         if self.prompt is not None and not self.prompt:
             raise ValueError("--prompt is empty; give some text")
 

@@ -16,6 +16,7 @@ import torch
 
 from interventions.sae import SAERun, TorchSAE
 from interventions.splice import FeatureEdit, splice_hook
+from mechinterp.formats.bounds import bounds, check_bounds
 
 Metric = Callable[[list], float]
 
@@ -28,11 +29,11 @@ class AblateConfig(SAERun):
     """ioi: mean IOI logit difference; ce: next-token loss on held-out windows of the SAE's store."""
     mode: str = field(default="zero", metadata={"choices": ("zero", "mean")})
     """Ablate to zero or to the latent's mean activation."""
-    n_random: int = 20
+    n_random: int = field(default=20, metadata=bounds(1))
     """Random ablations of the same size (the baseline)."""
-    n_prompts: int = 32
+    n_prompts: int = field(default=32, metadata=bounds(1))
     """IOI prompts, or held-out windows for --eval ce."""
-    batch: int = 8
+    batch: int = field(default=8, metadata=bounds(1))
     """Inputs per forward pass."""
     out: str | None = None
     """Output directory (ablation.json; None: runs/ablate)."""
@@ -47,6 +48,7 @@ class AblateConfig(SAERun):
             raise ValueError(f"--features must be comma-separated integers or auto:N, got {self.features!r}") from None
 
     def __post_init__(self):
+        check_bounds(self)
         chosen = self.latents()
         if not chosen or (isinstance(chosen, int) and chosen < 1):
             raise ValueError(f"--features names no latent ({self.features!r})")

@@ -17,7 +17,7 @@ never saw) are not spliced or ablated.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from interventions.sae import SAERun, TorchSAE
 from interventions.splice import spliced
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.sae import METRICS
 
 
@@ -33,16 +34,13 @@ from mechinterp.formats.sae import METRICS
 class EvalConfig(SAERun):
     acts: str | None = None
     """Activation store whose held-out windows are used (None: the one named in the SAE's cfg.json)."""
-    n_windows: int = 64
+    n_windows: int = field(default=64, metadata=bounds(1))
     """Held-out windows to evaluate on."""
-    batch: int = 8
+    batch: int = field(default=8, metadata=bounds(1))
     """Windows per forward pass."""
 
     def __post_init__(self):
-        if self.n_windows < 1:
-            raise ValueError(f"--n_windows {self.n_windows}: evaluate on at least 1 held-out window (default 64)")
-        if self.batch < 1:
-            raise ValueError(f"--batch {self.batch}: windows per forward pass must be at least 1")
+        check_bounds(self)
 
 
 def _ce_and_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

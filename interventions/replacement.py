@@ -15,7 +15,7 @@ their attention-sink activations (norms ~100x) are what a replaced MLP would bre
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from interventions.sae import TorchSAE, load_sae
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.sae import CFG, SAEError
 
 
@@ -141,9 +142,9 @@ class ReplacementEval:
     """Folder `mechinterp train-transcoders` wrote, layer_{L}/sae per layer (None: runs/transcoders)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    n_windows: int = 32
+    n_windows: int = field(default=32, metadata=bounds(1))
     """Held-out windows of the first layer's input store to measure on."""
-    batch: int = 8
+    batch: int = field(default=8, metadata=bounds(1))
     """Windows per forward pass."""
     per_layer: bool = True
     """Also replace each layer alone (one more pair of passes per layer; --no_per_layer skips them)."""
@@ -151,5 +152,6 @@ class ReplacementEval:
     """Show a progress bar over the loss passes (passes/s, ETA)."""
 
     def __post_init__(self):
+        check_bounds(self)
         if self.n_windows < 1 or self.batch < 1:
             raise ValueError(f"--n_windows {self.n_windows} and --batch {self.batch} must be at least 1")

@@ -16,13 +16,14 @@ Any SAELens-layout SAE or transcoder on disk loads the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from mechinterp.formats.sae import SAEError, kind, load_export, validate
+from mechinterp.formats.bounds import bounds
+from mechinterp.formats.sae import SAEError, kind, load_export, read_sae_cfg, validate
 
 
 class TorchSAE(nn.Module):
@@ -105,13 +106,14 @@ class SAERun:
     """Model to attach it to (None: the one named in the SAE's cfg.json; another one is refused)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds every random choice of the stage."""
 
     def load(self):
         """(model, SAE on the model's device): the SAE's own model unless --model names it."""
         from extract.models import load_model
 
+        read_sae_cfg(self.sae)  # steering and ablation splice an SAE at its site, not a transcoder
         sae = load_sae(self.sae)
         if self.model and sae.model_name and self.model != sae.model_name:
             raise SAEError(f"--model {self.model!r} is not the model SAE {self.sae} was trained on "

@@ -6,37 +6,34 @@ alpha x W_dec[feature] (added at every position after BOS).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from interventions.sae import SAERun, TorchSAE
 from interventions.splice import FeatureEdit, splice_hook
+from mechinterp.formats.bounds import bounds, check_bounds
 
 
 @dataclass(frozen=True)
 class SteerConfig(SAERun):
     feature: str = "auto"
     """Latent index, or auto: a moderately frequent latent with a strong logit effect."""
-    alpha: float | None = None
+    alpha: float | None = field(default=None, metadata=bounds())
     """Amount of the (unit-norm) decoder direction to add (None: 2x the site's mean norm on the prompt)."""
     prompt: str = "I think that"
     """Prompt to continue."""
-    max_new_tokens: int = 30
+    max_new_tokens: int = field(default=30, metadata=bounds(1))
     """Tokens generated, with and without steering."""
-    top: int = 10
+    top: int = field(default=10, metadata=bounds(1))
     """Tokens shown per logit table."""
     out: str | None = None
     """Output directory (steer_f<feature>_a<alpha>.json; None: runs/steer)."""
 
     def __post_init__(self):
+        check_bounds(self)
         if not self.prompt.strip():
             raise ValueError("--prompt is empty; give the text to continue")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"--max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.alpha is not None and not math.isfinite(self.alpha):
-            raise ValueError(f"--alpha must be a finite number, got {self.alpha}")
         if self.feature != "auto" and not self.feature.isdigit():
             raise ValueError(f"--feature must be a latent index or auto, got {self.feature!r}")
 

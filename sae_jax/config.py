@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.errors import SAEError
 from sae_jax.architectures import NAMES, get
 
@@ -17,26 +18,26 @@ class SAEConfig:
     """relu (L1 weighted by decoder norms), topk, batchtopk or jumprelu."""
     d_in: int | None = field(default=None, metadata={"no_flag": True})
     """Width of the activations; the trainer reads it from the store."""
-    d_sae: int = 4096
+    d_sae: int = field(default=4096, metadata=bounds(1))
     """Number of latents (dictionary size)."""
-    k: int = 32
+    k: int = field(default=32, metadata=bounds(1))
     """Active latents per token (topk) or per token on average over the batch (batchtopk)."""
-    k_max: int | None = None
+    k_max: int | None = field(default=None, metadata=bounds(1))
     """Static upper bound on k (None: k for topk, 4k for batchtopk). A batchtopk token keeps at
     most k_max latents, so decoding stays sparse; sweeps over k share the largest k_max."""
-    aux_k: int | None = None
+    aux_k: int | None = field(default=None, metadata=bounds(1))
     """Latents in the auxiliary-k loss on dead latents (None: d_in // 2, as Gao et al.)."""
-    aux_coeff: float = 1 / 32
+    aux_coeff: float = field(default=1 / 32, metadata=bounds(0))
     """Weight of the auxiliary-k loss (topk family)."""
-    dead_tokens: int = 1_000_000
+    dead_tokens: int = field(default=1_000_000, metadata=bounds(1))
     """A latent that has not fired for this many training tokens counts as dead."""
-    bandwidth: float = 0.05
+    bandwidth: float = field(default=0.05, metadata=bounds(0, open_low=True))
     """JumpReLU: width of the rectangle kernel of the threshold's pseudo-gradient."""
-    threshold_init: float = 0.1
+    threshold_init: float = field(default=0.1, metadata=bounds(0, open_low=True))
     """JumpReLU: initial threshold (on normalised activations)."""
-    threshold_ema: float = 0.01
+    threshold_ema: float = field(default=0.01, metadata=bounds(0, 1, open_low=True))
     """BatchTopK: rate of the moving average that estimates the inference threshold."""
-    dec_init_norm: float = 0.1
+    dec_init_norm: float = field(default=0.1, metadata=bounds(0, open_low=True))
     """relu: initial norm of the decoder rows (Anthropic, April 2024); other archs use 1."""
     sparse_backward: bool = field(default=True, metadata={"flag": "dense_backward"})
     """topk family: custom VJP that touches only the k active rows (sae_jax.topk)."""
@@ -45,26 +46,23 @@ class SAEConfig:
     target is its input."""
     skip: bool = False
     """Transcoders: add a linear skip path W_skip from input to target (a skip transcoder)."""
-    matryoshka: tuple[int, ...] = field(default=(), metadata={"sep": ","})
+    matryoshka: tuple[int, ...] = field(default=(), metadata=bounds(1, sep=","))
     """topk family: widths of nested prefixes of the dictionary, each trained to reconstruct on
     its own beside the whole (Matryoshka SAEs, Bussmann et al. 2025; e.g. 128,512,2048 for
     d_sae 4096). Empty: a plain topk/batchtopk SAE."""
 
     def __post_init__(self):
+        check_bounds(self)
         if self.arch not in ARCHS:
             raise SAEError(f"unknown --arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.skip and self.d_out is None and self.d_in is not None:
             raise SAEError("--skip is for transcoders: pass --acts_out (the target store) too")
-        if (self.d_in is not None and self.d_in < 1) or self.d_sae < 1:
-            raise SAEError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}")
+        if self.d_in is not None and self.d_in < 1:
+            raise SAEError(f"d_in must be positive, got {self.d_in}")
         if self.topk_family and not 1 <= self.k <= self.d_sae:
             raise SAEError(f"--k {self.k} must be between 1 and --d_sae {self.d_sae}")
         if self.k_max is not None and self.k_max < self.k:
             raise SAEError(f"k_max {self.k_max} is smaller than k {self.k}")
-        if self.bandwidth <= 0 or self.threshold_init <= 0:
-            raise SAEError("bandwidth and threshold_init must be positive")
-        if not 0 < self.threshold_ema <= 1:
-            raise SAEError(f"threshold_ema must be in (0, 1], got {self.threshold_ema}")
         if self.matryoshka:
             if not self.topk_family:
                 raise SAEError(f"--matryoshka is for --arch topk or batchtopk, not {self.arch}")
@@ -72,8 +70,6 @@ class SAEConfig:
             if ws != sorted(set(ws)) or ws[0] < 1 or ws[-1] >= self.d_sae:
                 raise SAEError(f"--matryoshka {','.join(map(str, ws))}: give increasing widths between 1 and "
                                f"--d_sae {self.d_sae} (exclusive; the whole dictionary is always the last level)")
-        if self.dead_tokens < 1:
-            raise SAEError(f"dead_tokens must be positive, got {self.dead_tokens}")
 
     @property
     def transcoder(self) -> bool:
@@ -105,55 +101,50 @@ class SAEConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
+    steps: int = field(default=2000, metadata=bounds(1))
     """Optimiser steps."""
-    batch: int = 4096
+    batch: int = field(default=4096, metadata=bounds(1))
     """Tokens per step (split across devices)."""
-    lr: float | None = None
+    lr: float | None = field(default=None, metadata=bounds(0, open_low=True))
     """Peak Adam learning rate (None: 2e-4 / sqrt(d_sae / 16384), sparsify's scaling)."""
-    l1: float | None = None
+    l1: float | None = field(default=None, metadata=bounds(0))
     """Sparsity coefficient: relu's L1, jumprelu's L0 (None: the architecture's default_l1)."""
-    warmup_frac: float = 0.05
+    warmup_frac: float = field(default=0.05, metadata=bounds(0, 1, open_high=True))
     """Fraction of steps of linear learning-rate warm-up."""
-    decay_frac: float = 0.2
+    decay_frac: float = field(default=0.2, metadata=bounds(0, 1))
     """Fraction of steps at the end over which the learning rate decays linearly to 0."""
-    l1_warmup_frac: float = 0.05
+    l1_warmup_frac: float = field(default=0.05, metadata=bounds(0, 1, open_high=True))
     """Fraction of steps over which the sparsity coefficient ramps up from 0."""
-    b1: float = 0.9
+    b1: float = field(default=0.9, metadata=bounds(0, 1, open_high=True))
     """Adam beta1."""
-    b2: float = 0.999
+    b2: float = field(default=0.999, metadata=bounds(0, 1, open_high=True))
     """Adam beta2."""
-    resample_every: int | None = None
+    resample_every: int | None = field(default=None, metadata=bounds(1))
     """relu: resample dead latents every this many steps (None: steps // 4; never in the last 20%)."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the SAE init, the data order and the held-out split."""
-    eval_fraction: float = 0.05
+    eval_fraction: float = field(default=0.05, metadata=bounds(0, 1, open_high=True))
     """Fraction of the store's windows held out for metrics."""
-    eval_tokens: int = 200_000
+    eval_tokens: int = field(default=200_000, metadata=bounds(1))
     """Held-out tokens read for metrics (at most)."""
     b_dec_init: str = field(default="median", metadata={"choices": ("median", "mean", "zeros")})
     """median (geometric median), mean, or zeros; estimated on init_tokens training rows."""
-    init_tokens: int = 8192
+    init_tokens: int = field(default=8192, metadata=bounds(1))
     """Training rows used to estimate b_dec."""
-    ckpt_every: int = 500
+    ckpt_every: int = field(default=500, metadata=bounds(1))
     """Save an orbax checkpoint every this many steps (and at the end)."""
-    log_every: int = 10
+    log_every: int = field(default=10, metadata=bounds(1))
     """Record a point of the training curves every this many steps."""
     progress: bool = True
     """Show a tqdm progress bar."""
-    sweep_chunk: int | None = None
+    sweep_chunk: int | None = field(default=None, metadata=bounds(1))
     """Sweeps: members vmapped together; chunks run one after another in the same jitted
     step (None: all members at once on accelerators, 1 on CPU, where one member's step already
     fills the cores and the vmapped [members, batch, d_sae] temporaries only cost memory
     traffic; measured in scripts/bench_sae.py)."""
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch < 1:
-            raise SAEError(f"--steps and --batch must be positive, got {self.steps} and {self.batch}")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SAEError(f"--lr must be a positive number, got {self.lr}")
-        if not (0 <= self.warmup_frac < 1 and 0 <= self.decay_frac <= 1 and 0 <= self.l1_warmup_frac <= 1):
-            raise SAEError("warmup_frac, decay_frac, l1_warmup_frac must be fractions")
+        check_bounds(self)
         if self.warmup_frac + self.decay_frac > 1:
             raise SAEError("warmup_frac + decay_frac must not exceed 1")
         if self.b_dec_init not in ("median", "mean", "zeros"):

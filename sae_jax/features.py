@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mechinterp.formats import sae as sae_format
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.feature_stats import FeatureStats
 from mechinterp.formats.sae import DENSE_FREQ, kind, load_export, open_sae_store
 from sae_jax.architectures import contract
@@ -48,35 +49,36 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 
 @dataclass
 class FeatureStatsConfig:
-    top_n: int = 20
+    top_n: int = field(default=20, metadata=bounds(1))
     """Top-activating examples kept per latent."""
-    bands: tuple[float, ...] = (0.0, 0.5, 0.9, 0.99, 1.0)
+    bands: tuple[float, ...] = field(default=(0.0, 0.5, 0.9, 0.99, 1.0), metadata=bounds(0, 1))
     """Quantile edges (of the latent's nonzero activations) of the sampled bands."""
-    per_band: int = 5
+    per_band: int = field(default=5, metadata=bounds(1))
     """Examples sampled per band."""
-    reservoir: int = 2
+    reservoir: int = field(default=2, metadata=bounds(1))
     """Rows kept per (latent, histogram bin) for the band samples."""
-    hist_lo: float = 1e-4
-    hist_hi: float = 1e4
-    bins_per_decade: int = 16
+    hist_lo: float = field(default=1e-4, metadata=bounds(0, open_low=True))
+    hist_hi: float = field(default=1e4, metadata=bounds(0, open_low=True))
+    bins_per_decade: int = field(default=16, metadata=bounds(1))
     """Histogram: log-spaced bins from hist_lo to hist_hi."""
-    ctx_before: int = 16
-    ctx_after: int = 4
+    ctx_before: int = field(default=16, metadata=bounds(0))
+    ctx_after: int = field(default=4, metadata=bounds(0))
     """Tokens shown before / after an example's own token."""
-    chunk_rows: int = 4096
+    chunk_rows: int = field(default=4096, metadata=bounds(1))
     """Rows encoded per step (rounded down to whole windows, at least one)."""
-    max_tokens: int | None = None
+    max_tokens: int | None = field(default=None, metadata=bounds(1))
     """Stop after this many rows (None: the whole split)."""
     windows: str = field(default="all", metadata={"choices": ("all", "train", "eval")})
     """Which windows: all, train or eval (the store's split)."""
     seed: int = 0
     """Seeds the quantile-band samples."""
-    dense_freq: float = DENSE_FREQ
+    dense_freq: float = field(default=DENSE_FREQ, metadata=bounds(0, 1, open_low=True))
     """A latent firing on more than this fraction of the tokens counts as dense."""
     contexts: bool = True
     """Compute the context activations (second, small pass)."""
 
     def __post_init__(self):
+        check_bounds(self)
         self.bands = tuple(float(b) for b in self.bands)
         if self.top_n < 1 or self.per_band < 0 or self.reservoir < 1:
             raise ValueError("top_n and reservoir must be >= 1, per_band >= 0")

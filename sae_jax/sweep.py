@@ -9,12 +9,13 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.errors import SAEError
 from sae_jax import plots
 from sae_jax.architectures import get
@@ -27,14 +28,17 @@ from sae_jax.train import calibrate_threshold, fit, inference_threshold
 @dataclass(frozen=True)
 class SweepGrid:
     """The axes of a sweep; the cartesian product is trained. None: the single-run value."""
-    l1: tuple[float, ...] | None = None
+    l1: tuple[float, ...] | None = field(default=None, metadata=bounds(0))
     """Sparsity coefficients (relu, jumprelu)."""
-    k: tuple[int, ...] | None = None
+    k: tuple[int, ...] | None = field(default=None, metadata=bounds(1))
     """Active latents per token (topk, batchtopk)."""
-    lr: tuple[float, ...] | None = None
+    lr: tuple[float, ...] | None = field(default=None, metadata=bounds(0, open_low=True))
     """Peak learning rates."""
-    seeds: tuple[int, ...] | None = None
+    seeds: tuple[int, ...] | None = field(default=None, metadata=bounds(0))
     """Init seeds (the data order follows --seed)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def grid(tcfg: TrainConfig, arch: str, d_sae: int, l1s=None, ks=None, lrs=None, seeds=None) -> list[dict]:

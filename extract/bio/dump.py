@@ -22,6 +22,7 @@ import torch
 
 from extract.bio import labels as L
 from extract.bio.sequences import SequenceError, read_sequences, sample
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.residues import Residues
 from mechinterp.formats.store import StoreMeta
@@ -33,25 +34,25 @@ class BioDumpConfig:
     """Antibody masked LM: antiberty, sapiens-vh, sapiens-vl (or any BERT/RoBERTa masked LM)."""
     sequences: str = "abnativ"
     """abnativ (50k heavy + 50k light), abnativ:vh, abnativ:vl, or a FASTA / CSV file."""
-    n_sequences: int = 5000
+    n_sequences: int = field(default=5000, metadata=bounds(1))
     """Sequences drawn (seeded) before labelling."""
     hooks: tuple[str, ...] = field(default=(), metadata={"repeat": True, "flag": "hook"})
     """Hook name, {L} expanded over --layers; repeat for several. None: --layer's --site."""
     layers: str = "all"
     """Layers a --hook containing {L} is expanded over: all, or a list such as 0,2-4."""
-    layer: int | None = None
+    layer: int | None = field(default=None, metadata=bounds(0))
     """Layer for --site when no hooks are named; default the middle layer."""
     site: str = "normalized_resid_post"
     """Site within --layer (post-norm models: normalized_resid_post is the block's output)."""
     out: str | None = None
     """Parent of one store per hook and of residues.npz (None: runs/bio/acts)."""
-    ctx: int = 128
+    ctx: int = field(default=128, metadata=bounds(1))
     """Residue rows per store window (a storage chunk)."""
-    batch: int = 32
+    batch: int = field(default=32, metadata=bounds(1))
     """Sequences per forward pass."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the draw and the held-out split."""
-    eval_fraction: float = 0.05
+    eval_fraction: float = field(default=0.05, metadata=bounds(0, 1, open_high=True))
     """Fraction of sequences held out (their rows fill the last windows)."""
     species: str = "human"
     """Germline genes compared against (AntPack: human, mouse, alpaca, rabbit)."""
@@ -61,6 +62,9 @@ class BioDumpConfig:
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     progress: bool = True
     """Show a progress bar (sequences/s, ETA)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def _labelled(cfg: BioDumpConfig, sequences: list, max_len: int):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from extract.circuits.methods import METHODS, Context, ScoreCache, scores_for
 from extract.circuits.roles import head_roles
 from extract.circuits.split import node_writes
 from extract.circuits.tasks import TASKS, IOITask, load_task
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL, given_out
 from mechinterp.formats.results import RESULTS
 
@@ -38,40 +39,41 @@ class CircuitConfig:
     """ioi or greater_than (extract/circuits/tasks.py)."""
     methods: str = "eap_ig,eap,nodes"
     """Comma-separated: eap_ig, eap, nodes, acdc (one patching forward per candidate edge: minutes)."""
-    n_prompts: int = 32
+    n_prompts: int = field(default=32, metadata=bounds(1))
     """Prompts the scores and the curves are computed on."""
-    n_heldout: int = 32
+    n_heldout: int = field(default=32, metadata=bounds(0))
     """Prompts from held-out templates and names the chosen circuit is checked on (0: skip)."""
-    ig_steps: int = 8
+    ig_steps: int = field(default=8, metadata=bounds(1))
     """EAP-IG's integration steps."""
     intervention: str = "patching"
     """What a removed edge carries: patching (the corrupted prompt's write) or mean (the mean write over
     a reference set of corrupted prompts, per position)."""
-    goal: float = 0.8
+    goal: float = field(default=0.8, metadata=bounds(0, 1, open_low=True))
     """Faithfulness the chosen circuit must reach (the smallest eap_ig circuit that does)."""
     selection: str = "greedy"
     """How a curve point picks its edges: greedy (MIB's: grown from the logits, the best-scoring edge
     into the circuit each step) or topn (the top |scores|); both then pruned to input -> logits paths."""
-    acdc_candidates: float = 0.01
+    acdc_candidates: float = field(default=0.01, metadata=bounds(0, 1, open_low=True))
     """ACDC starts from this fraction of the edges, EAP-IG's best (chosen by --selection)."""
-    acdc_threshold: float = 0.01
+    acdc_threshold: float = field(default=0.01, metadata=bounds(0))
     """ACDC removes an edge when that costs less than this much faithfulness."""
-    acdc_speculate: int = 4
+    acdc_speculate: int = field(default=4, metadata=bounds(1))
     """ACDC trials per forward into one late layer, each assuming the ones before removed their edge (1: one at a time)."""
-    n_edges: int | None = None
+    n_edges: int | None = field(default=None, metadata=bounds(1))
     """Edges of the chosen circuit (None: the smallest of the curve's sizes that reaches --goal)."""
-    diagram_edges: int = 100
+    diagram_edges: int = field(default=100, metadata=bounds(1))
     """The strongest edges of the chosen circuit drawn in circuit.png / circuit.html."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the prompt sets (held-out prompts: seed + 1000)."""
-    batch: int = 8
+    batch: int = field(default=8, metadata=bounds(1))
     """Prompts per backward pass."""
-    max_rows: int = 64
+    max_rows: int = field(default=64, metadata=bounds(1))
     """Rows (prompts x circuits) per edge-patching forward."""
     out: str | None = None
     """Output directory (None: runs/circuits/<model>/<task>)."""
 
     def __post_init__(self):
+        check_bounds(self)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose from {', '.join(TASKS)}")
         bad = [m for m in self.method_list() if m not in METHODS]
@@ -81,19 +83,6 @@ class CircuitConfig:
             raise ValueError(f"--selection must be greedy or topn, got {self.selection!r}")
         if self.intervention not in ("patching", "mean"):
             raise ValueError(f"--intervention must be patching or mean, got {self.intervention!r}")
-        for name in ("n_prompts", "ig_steps", "batch", "max_rows", "diagram_edges"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_edges is not None and self.n_edges < 1:
-            raise ValueError(f"--n_edges must be >= 1, got {self.n_edges}")
-        if not 0 < self.acdc_candidates <= 1:
-            raise ValueError(f"--acdc_candidates is a fraction of the edges in (0, 1], got {self.acdc_candidates}")
-        if self.acdc_threshold < 0:
-            raise ValueError(f"--acdc_threshold must be >= 0, got {self.acdc_threshold}")
-        if self.acdc_speculate < 1:
-            raise ValueError(f"--acdc_speculate must be >= 1 (1: one trial per forward), got {self.acdc_speculate}")
-        if self.n_heldout < 0:
-            raise ValueError(f"--n_heldout must be >= 0, got {self.n_heldout}")
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]

@@ -22,6 +22,7 @@ from extract.ioi.dla import direct_logit_attribution
 from extract.ioi.metrics import ld_metric, logit_diff, normalised, target_logprobs
 from extract.ioi.path_patching import path_patch
 from extract.ioi.prompts import ROLES, IOIDataset, make_ioi
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL, given_out
 from mechinterp.formats.results import RESULTS
 
@@ -79,20 +80,21 @@ class IOIConfig:
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     out: str | None = None
     """Output directory (None: runs/ioi/<model>)."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the prompt sets."""
-    n_prompts: int = 8
+    n_prompts: int = field(default=8, metadata=bounds(1))
     """Prompts per set (ABBA and BABA alternate)."""
     corruption: str = field(default="s2_swap", metadata={"choices": ("s2_swap", "abc")})
     """Corrupted distribution the patching sweeps start from."""
-    max_rows: int = 1024
+    max_rows: int = field(default=1024, metadata=bounds(1))
     """Largest batch (prompts x patched copies) per forward."""
-    n_top: int = 10
+    n_top: int = field(default=10, metadata=bounds(1))
     """Heads listed per ranking."""
     quick: bool = False
     """Only the sweeps the circuit report needs (about 3x faster)."""
 
     def __post_init__(self):
+        check_bounds(self)
         if self.n_prompts < 1:
             raise ValueError(f"--n_prompts must be >= 1, got {self.n_prompts}")
         if self.max_rows < 2 * self.n_prompts:

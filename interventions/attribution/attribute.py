@@ -25,37 +25,35 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from interventions.attribution import frozen
 from mechinterp.formats.attribution_graph import Graph
+from mechinterp.formats.bounds import bounds, check_bounds
 
 
 @dataclass(frozen=True)
 class AttributionConfig:
-    max_n_logits: int = 10
+    max_n_logits: int = field(default=10, metadata=bounds(1))
     """Most logit nodes: the top tokens covering desired_logit_prob of the probability, at most this many."""
-    desired_logit_prob: float = 0.95
+    desired_logit_prob: float = field(default=0.95, metadata=bounds(0, 1, open_low=True))
     """Probability the logit nodes cover."""
-    batch: int = 64
+    batch: int = field(default=64, metadata=bounds(1))
     """Targets per backward pass (the prompt is copied this many times in the frozen forward; 32 takes
     about 0.5 GB less on a 64-token prompt and 20% longer)."""
-    max_feature_nodes: int = 8192
+    max_feature_nodes: int = field(default=8192, metadata=bounds(1))
     """Most feature rows computed (the most influential first); the rest leave the graph."""
-    update_interval: int = 16
+    update_interval: int = field(default=16, metadata=bounds(1))
     """Batches between updates of the influence ranking when features are selected."""
-    sink_positions: int = 1
+    sink_positions: int = field(default=1, metadata=bounds(1))
     """Leading positions (BOS first) whose MLP outputs stay real, with no feature or error nodes: their
     writes become bias (circuit-tracer: 1; 4 for Gemma instruct models)."""
 
     def __post_init__(self):
-        if not 0 < self.desired_logit_prob <= 1 or min(self.max_n_logits, self.batch, self.max_feature_nodes,
-                                                        self.sink_positions) < 1:
-            raise ValueError("--desired_logit_prob must be in (0, 1]; --max_n_logits, --batch, "
-                             "--max_feature_nodes and --sink_positions at least 1")
+        check_bounds(self)
 
 
 @dataclass

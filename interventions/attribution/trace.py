@@ -15,7 +15,7 @@ import json
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from interventions.attribution.page import write_graph_page
 from interventions.attribution.prune import logit_weights, prune, scores
 from interventions.replacement import check_fits, load_transcoders
 from mechinterp.formats.attribution_graph import GRAPH_NPZ, Graph, load_graph
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, SAEError
@@ -41,34 +42,32 @@ class TraceConfig(AttributionConfig):
     """Transcoder set: the folder `mechinterp train-transcoders` wrote, one per layer, every layer (None:
     runs/transcoders)."""
     out: str | None = None
-    """Output folder (None: runs/trace/<the prompt's first words>)."""
+    """Output folder (None: runs/trace/<the prompt's first words>-<a hash of the whole prompt>)."""
     answer: str | None = None
     """The expected next token (e.g. ' Mary'): the run says whether the model gets it right."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    node_threshold: float = 0.8
+    node_threshold: float = field(default=0.8, metadata=bounds(0, 1, open_low=True))
     """Pruning: keep the nodes carrying this share of the influence on the logits."""
-    edge_threshold: float = 0.98
+    edge_threshold: float = field(default=0.98, metadata=bounds(0, 1, open_low=True))
     """Pruning: keep the edges carrying this share of the remaining edge influence."""
-    max_graph_features: int = 500
+    max_graph_features: int = field(default=500, metadata=bounds(1))
     """Pruning: at most this many feature nodes in the pruned graph (the most influential)."""
-    n_checks: int = 20
+    n_checks: int = field(default=20, metadata=bounds(0))
     """Feature nodes (the most influential) intervened on to check the graph's predictions."""
-    check_factor: float = 0.0
+    check_factor: float = field(default=0.0, metadata=bounds())
     """Those nodes' activations are multiplied by this (0: ablation; 2: steering)."""
-    max_page_edges: int = 3000
+    max_page_edges: int = field(default=3000, metadata=bounds(1))
     """The page and the figure draw at most this many of the pruned graph's edges (the highest edge
     scores: |weight| over the target's total input, times the target's influence)."""
-    card_windows: int = 32
+    card_windows: int = field(default=32, metadata=bounds(0))
     """Windows of each layer's input store searched for the feature cards' top contexts."""
 
     def __post_init__(self):
         super().__post_init__()
+        check_bounds(self)
         if not self.prompt.strip():
             raise ValueError("--prompt is empty; pass the text whose next token the graph should explain")
-        for name in ("node_threshold", "edge_threshold"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"--{name} {getattr(self, name)} must be in (0, 1]")
 
     def out_dir(self) -> Path:
         return given_out(self.out, "TraceConfig")

@@ -6,11 +6,13 @@ OUT/latents.json."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from mechinterp.formats.bounds import bounds, check_bounds
 
 
 @dataclass(frozen=True)
@@ -19,12 +21,15 @@ class BioBrowseConfig:
     """SAE export on a residue dump, already judged by mechinterp bio-eval (its bio_eval/alignment.npz)."""
     out: str | None = None
     """Output folder (None: SAE/bio_browse)."""
-    per_concept: int = 3
+    per_concept: int = field(default=3, metadata=bounds(1))
     """Latents shown per concept (best held-out F1 first)."""
-    n_examples: int = 8
+    n_examples: int = field(default=8, metadata=bounds(1))
     """Top sequences shown per latent."""
-    chunk_windows: int = 64
+    chunk_windows: int = field(default=64, metadata=bounds(1))
     """Store windows encoded at a time (bounds memory)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def chosen_latents(names: list[str], f1: np.ndarray, per_concept: int) -> dict[int, str]:

@@ -17,6 +17,7 @@ from extract.bio.labels import REGIONS
 from interventions.bio import concept_effects as E
 from interventions.bio.alignment import concepts as concept_table
 from interventions.bio.patching import TARGETS, patching
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.results import RESULTS
 
 
@@ -28,29 +29,30 @@ class BioCausalConfig:
     """Output folder (None: SAE/bio_causal)."""
     targets: tuple[str, ...] = field(default=TARGETS, metadata={"repeat": True, "flag": "target"})
     """Patching targets (CDR3, Cys23, Cys104); repeat the flag for several."""
-    n_pairs: int = 3
+    n_pairs: int = field(default=3, metadata=bounds(1))
     """Sequence pairs patched per target (each: every layer x every position, ~80 s on AntiBERTy)."""
     concepts: tuple[str, ...] = field(default=("region:CDR3", "region:CDR1", "conserved:Cys23", "conserved:Cys104"),
                                       metadata={"repeat": True, "flag": "concept"})
     """Concepts whose latents are ablated (names as in bio-eval's results.json); repeat for several."""
-    max_latents: int = 16
+    max_latents: int = field(default=16, metadata=bounds(1))
     """At most this many aligned latents ablated per concept (best F1 first)."""
-    n_random: int = 5
+    n_random: int = field(default=5, metadata=bounds(1))
     """Draws of as many random live latents, the ablation's baseline."""
     steer_region: str = field(default="CDR3", metadata={"choices": REGIONS})
     """Region whose best-aligned latent steers masked residues outside it."""
-    alphas: tuple[float, ...] = (0.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    alphas: tuple[float, ...] = field(default=(0.0, 4.0, 8.0, 16.0, 32.0, 64.0), metadata=bounds())
     """Steering strengths, times the latent's mean firing value (the residual's norm is ~7x that value on AntiBERTy)."""
-    n_sequences: int = 64
+    n_sequences: int = field(default=64, metadata=bounds(1))
     """Held-out sequences the ablation and steering are measured on."""
-    mask_fraction: float = 0.15
+    mask_fraction: float = field(default=0.15, metadata=bounds(0, 1, open_low=True, open_high=True))
     """Residues masked per sequence."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds pairs, masks and random latents."""
 
     def __post_init__(self):
+        check_bounds(self)
         unknown = [t for t in self.targets if t not in TARGETS]
         if unknown:
             raise ValueError(f"unknown patching target {unknown[0]!r}; choose from {', '.join(TARGETS)}")

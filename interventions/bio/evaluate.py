@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import torch
 
 from interventions.bio import alignment
 from interventions.bio.masked_loss import loss_recovered
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.residues import load_residues
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.store import META_FILE
@@ -25,18 +26,21 @@ class BioEvalConfig:
     """SAE export trained on a store of a residue dump (mechinterp bio-dump, then train-sae)."""
     out: str | None = None
     """Output folder (None: SAE/bio_eval)."""
-    min_f1: float = 0.5
+    min_f1: float = field(default=0.5, metadata=bounds(0, 1))
     """A unit is aligned with a concept when its held-out F1 reaches this (and beats firing everywhere by 0.05)."""
-    n_loss_sequences: int = 200
+    n_loss_sequences: int = field(default=200, metadata=bounds(1))
     """Held-out sequences the masked-residue loss is measured on."""
-    mask_fraction: float = 0.15
+    mask_fraction: float = field(default=0.15, metadata=bounds(0, 1, open_low=True, open_high=True))
     """Residues masked per sequence for the loss."""
-    chunk_windows: int = 64
+    chunk_windows: int = field(default=64, metadata=bounds(1))
     """Store windows encoded at a time (bounds memory)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the masked positions."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def encoded_chunks(store, encode, seq: np.ndarray, chunk_windows: int, desc: str):

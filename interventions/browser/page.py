@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from interventions.sae import SAERun
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.feature_stats import load_feature_stats
 from mechinterp.formats.store import open_store
@@ -44,12 +45,11 @@ class BrowseConfig(SAERun):
     """Load the model for logit tables and token strings (--no_model: token ids only)."""
     serve: bool = False
     """Then serve a live page on 127.0.0.1 (type text, see features fire)."""
-    port: int = 8765
+    port: int = field(default=8765, metadata=bounds(0, 65535))
     """Port of the live page."""
 
     def __post_init__(self):
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"--port {self.port} is not a TCP port (0..65535)")
+        check_bounds(self)
 
     def out_dir(self) -> Path:
         return given_out(self.out, "BrowseConfig")

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from interventions.ce_loss import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.sae import METRICS as METRICS_FILE
 
 SUITES = {"core": ("core", "ce_loss"), "full": ("core", "ce_loss", "probing", "absorption")}
@@ -36,27 +37,23 @@ class SuiteConfig(EvalConfig):
     """Recompute metrics already in metrics.json (by default they are kept: the suite resumes)."""
     probe_sets: str = "bbc_topic,bios_profession,bios_gender,sentiment"
     """Labelled sets for sparse probing (interventions.evals.labelled: also spam, sotu_party)."""
-    n_probe_train: int = 1000
+    n_probe_train: int = field(default=1000, metadata=bounds(20))
     """Training texts per labelled set (class-balanced where the classes allow; SAEBench: 4000)."""
-    n_probe_test: int = 400
-    """Test texts per labelled set."""
-    probe_ctx: int = 128
+    n_probe_test: int = field(default=400, metadata=bounds(20))
+    """Test texts per labelled set (a probe needs at least 20)."""
+    probe_ctx: int = field(default=128, metadata=bounds(2))
     """Tokens of each labelled text that are read (SAEBench: 128)."""
-    absorption_words: int = 3000
-    """Single-token words for the first-letter task (80% train the probes, 20% test)."""
+    absorption_words: int = field(default=3000, metadata=bounds(260))
+    """Single-token words for the first-letter task (80% train the probes, 20% test; the 26 letters need 260)."""
 
     def __post_init__(self):
         super().__post_init__()
+        check_bounds(self)
         if self.suite not in SUITES:
             raise ValueError(f"--suite {self.suite!r}: use core or full")
         bad = [m for m in self.metric_list() if m not in METRICS]
         if bad:
             raise ValueError(f"--metrics: unknown metric {bad[0]!r}; use some of {', '.join(METRICS)}")
-        for name in ("n_probe_train", "n_probe_test"):
-            if getattr(self, name) < 20:
-                raise ValueError(f"--{name} {getattr(self, name)}: a probe needs at least 20 texts")
-        if self.absorption_words < 260:
-            raise ValueError(f"--absorption_words {self.absorption_words}: the 26 letters need at least 260 words")
 
     def metric_list(self) -> list[str]:
         return [m.strip() for m in self.metrics.split(",") if m.strip()] or list(SUITES[self.suite])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL
 from mechinterp.formats.errors import LabError
 
@@ -21,50 +22,51 @@ class ShiftError(LabError):
 class ShiftConfig:
     model: str = DEFAULT_MODEL
     """Registry name, hub id or local directory (extract/models.py)."""
-    layer: int = DEFAULT_LAYER
+    layer: int = field(default=DEFAULT_LAYER, metadata=bounds(0))
     """Layer of the probe (and of the SAE trained when `sae` is not given)."""
     site: str = "resid_pre"
     """Site within the layer for the probe: resid_pre, resid_mid, resid_post, attn_out, mlp_out."""
     sae: str | None = None
     """SAE export directory (SAELens layout). Its hook may be the probe's or an earlier one.
     None: the shift stage dumps activations and trains one at the probe's hook (reused after)."""
-    features: tuple[int, ...] = field(default=(), metadata={"sep": ","})
+    features: tuple[int, ...] = field(default=(), metadata=bounds(0, sep=","))
     """Latents to ablate, chosen by inspection; empty: the automatic criterion."""
     out: str | None = None
     """Output directory; default runs/shift/<model>."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds the data set, the probe and the random baselines."""
     data: str = field(default="synthetic", metadata={"choices": ("synthetic", "bias_in_bios")})
     """'synthetic' (offline) or 'bias_in_bios' (HF LabHC/bias_in_bios, needs a network)."""
-    n_ambiguous: int = 384
+    n_ambiguous: int = field(default=384, metadata=bounds(1))
     """Biographies in the ambiguous set (male professors, female nurses): the probe's training set."""
-    n_balanced: int = 384
+    n_balanced: int = field(default=384, metadata=bounds(1))
     """Biographies in the balanced held-out set (every profession x gender group)."""
-    n_gender_only: int = 128
+    n_gender_only: int = field(default=128, metadata=bounds(1))
     """Personal sentences with no profession, for the gender AUC of each latent."""
-    top_n: int = 32
+    top_n: int = field(default=32, metadata=bounds(1))
     """Candidates for the automatic selection: this many latents by |attribution|."""
-    min_gender_auc: float = 0.8
+    min_gender_auc: float = field(default=0.8, metadata=bounds(0, 1))
     """Automatic selection: a candidate is spurious when its pooled activation predicts gender on the
     gender-only set with ROC AUC >= this (or <= 1 - this)."""
-    max_features: int | None = None
+    max_features: int | None = field(default=None, metadata=bounds(1))
     """Cap on the automatically selected latents (None: no cap)."""
-    n_random: int = 10
+    n_random: int = field(default=10, metadata=bounds(1))
     """Random-latent ablations of the same size (their metrics are averaged)."""
-    probe_steps: int = 300
+    probe_steps: int = field(default=300, metadata=bounds(1))
     """Full-batch Adam steps of the logistic probe."""
-    batch: int = 32
+    batch: int = field(default=32, metadata=bounds(1))
     """Texts per forward pass."""
-    n_examples: int = 5
+    n_examples: int = field(default=5, metadata=bounds(1))
     """Top-activating examples kept per ranked latent."""
-    n_ranked: int = 40
+    n_ranked: int = field(default=40, metadata=bounds(1))
     """Latents written to latents.json (by |attribution|)."""
     progress: bool = True
     """Show progress bars."""
 
     def __post_init__(self):
+        check_bounds(self)
         self.features = tuple(int(f) for f in self.features)
         if self.layer < 0:
             raise ShiftError(f"--layer must be >= 0, got {self.layer}")

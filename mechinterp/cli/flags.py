@@ -26,6 +26,8 @@ import textwrap
 import typing
 from typing import Any
 
+from mechinterp.formats.bounds import FINITE, Bounds, field_bounds
+
 SCALARS = {"int": int, "float": float, "str": str}
 
 
@@ -109,8 +111,11 @@ def add_flags(parser: argparse.ArgumentParser, cls, skip: typing.Iterable[str] =
                 help_ = f"Turn off (on by default): {help_}"
             group.add_argument(name, dest=dest, action=action, default=default, help=help_)
             continue
-        kw: dict[str, Any] = dict(dest=dest, type=kind, help=help_ + ("" if required else
-                                                                     f" (default: {_show(default)})"))
+        rule = (field_bounds(f) or FINITE) if kind in (int, float) else None
+        shown = [str(rule)] if rule is not None and rule is not FINITE else []
+        shown += [] if required else [f"default: {_show(default)}"]
+        kw: dict[str, Any] = dict(dest=dest, type=_checked(kind, rule, name),
+                                  help=help_ + (f" ({'; '.join(shown)})" if shown else ""))
         if f.metadata.get("choices"):
             kw["choices"] = f.metadata["choices"]
         if required:
@@ -120,18 +125,33 @@ def add_flags(parser: argparse.ArgumentParser, cls, skip: typing.Iterable[str] =
         else:
             kw["default"] = default
         if is_tuple and f.metadata.get("sep"):
-            kw["type"] = _separated(kind, f.metadata["sep"], name)
+            kw["type"] = _separated(_checked(kind, rule, name), f.metadata["sep"], name, kind.__name__)
         elif is_tuple and not f.metadata.get("repeat"):
             kw["nargs"] = "+"
         group.add_argument(name, **kw)
 
 
-def _separated(kind: type, sep: str, name: str):
+def _checked(kind: type, rule: Bounds | None, name: str):
+    """argparse's type for a field: the scalar, refused with one line when it leaves the field's range."""
+    if rule is None:
+        return kind
+
+    def parse(text: str):
+        value = kind(text)  # a ValueError reads "invalid int value: 'x'"
+        why = rule.problem(value)
+        if why:
+            raise argparse.ArgumentTypeError(f"{name} {text} {why}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _separated(parse_one, sep: str, name: str, kind_name: str):
     def parse(text: str) -> tuple:
         try:
-            return tuple(kind(t) for t in text.replace(" ", "").split(sep) if t)
+            return tuple(parse_one(t) for t in text.replace(" ", "").split(sep) if t)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes {kind.__name__}s separated by {sep!r}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} takes {kind_name}s separated by {sep!r}, got {text!r}") from None
     return parse
 
 

@@ -6,7 +6,9 @@ only interface), skips a stage whose outputs are complete, and records what ran 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from mechinterp.cli import STAGES as CLI_STAGES
 from mechinterp.cli.flags import argv_for, check
+from mechinterp.cli.stages import flag_error
 
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 """How much longer than its demo-size time each size's stage takes (for the ETA)."""
@@ -50,6 +53,10 @@ def stage_argv(stage: Stage, run: Path, cfg, sizes: dict) -> list[str]:
         common = {k: getattr(cfg, k, None) for k in ("model", "device", "seed")}
         settings.update({k: v for k, v in common.items() if k in dests and v is not None})
     argv = argv_for(parser, settings)
+
+    def refuse(message: str):
+        raise ValueError(flag_error(message))
+    parser.error = refuse  # a bad setting of the recipe is an error of the run, not an exit of this process
     try:
         check(parser, parser.parse_args(argv))
     except ValueError as e:
@@ -91,21 +98,40 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
             continue
         print(f"== [{i}/{len(stages)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
               f"about {_clock(remaining)} to go)", flush=True)
-        argv = [sys.executable, "-m", "mechinterp", stage.command, *argvs[stage.name]]
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=stage.name == "smoke", text=True)
+        run_one = _in_this_process if getattr(cfg, "in_process", False) else _in_a_child
+        code, out = run_one(stage.command, argvs[stage.name], capture=stage.name == "smoke")
         if stage.name == "smoke":
-            print(proc.stdout, end="")
-            if proc.returncode == 0:
-                (run / "smoke.txt").write_text(proc.stdout)
-            else:
-                print(proc.stderr, end="", file=sys.stderr)
-        if proc.returncode != 0:
-            record[stage.name] = {"status": f"failed (exit {proc.returncode})"}
+            print(out, end="")
+            if code == 0:
+                (run / "smoke.txt").write_text(out)
+        if code != 0:
+            record[stage.name] = {"status": f"failed (exit {code})"}
             record_path.write_text(json.dumps(record, indent=2))
-            raise ValueError(f"stage {stage.name} failed (exit {proc.returncode}); fix it and re-run: "
-                             "finished stages are kept")
+            raise ValueError(f"stage {stage.name} failed (exit {code}); fix it and re-run: finished stages are kept")
         record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1)}
         record_path.write_text(json.dumps(record, indent=2))
         remaining -= expected
     return record
+
+
+def _in_a_child(command: str, argv: list[str], capture: bool) -> tuple[int, str]:
+    """`python -m mechinterp <command> ...` in a child process: (exit code, stdout when captured)."""
+    proc = subprocess.run([sys.executable, "-m", "mechinterp", command, *argv], capture_output=capture, text=True)
+    if capture and proc.returncode:
+        print(proc.stderr, end="", file=sys.stderr)
+    return proc.returncode, proc.stdout or ""
+
+
+def _in_this_process(command: str, argv: list[str], capture: bool) -> tuple[int, str]:
+    """The same stage called here: (exit code, stdout when captured)."""
+    from mechinterp.cli import main
+
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer) if capture else contextlib.nullcontext():
+            main([command, *argv])
+        code = 0
+    except SystemExit as e:
+        code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+    return code, buffer.getvalue()

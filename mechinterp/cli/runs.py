@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -48,3 +49,10 @@ def single_store(model: str, runs_dir: str | Path | None = None) -> Path:
         raise ValueError(f"several activation stores under {root}/ ({', '.join(p.name for p in stores)}); "
                          "pass --acts with the one to use")
     return stores[0]
+
+
+def text_dir_name(text: str, words: int = 40) -> str:
+    """A folder name for a text input (a prompt): its first characters as a slug, then a short hash
+    of the whole text, so two texts never share a folder (non-ASCII ones included)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:words] or "prompt"
+    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

@@ -142,6 +142,17 @@ def read_cfg(path: str | Path) -> dict:
     return cfg
 
 
+def read_sae_cfg(path: str | Path) -> dict:
+    """cfg.json of an SAE export, refusing a transcoder (it predicts another site, so SAE metrics and
+    pages would be wrong for it) with the command that evaluates one."""
+    cfg = read_cfg(path)
+    if kind(cfg)[1]:
+        meta = cfg.get("metadata", {})
+        raise SAEError(f"{path} is a transcoder ({meta.get('hook_name', '?')} -> {meta.get('hook_name_out', '?')}), "
+                       "not an SAE; evaluate a transcoder set with `mechinterp eval-transcoders --set <its folder>`")
+    return cfg
+
+
 def validate(weights: dict, cfg: dict, path: str | Path = "") -> None:
     """Raise SAEError unless weights (numpy or torch: anything with .shape) and cfg form one export."""
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mechinterp.formats.results import RESULTS
-from mechinterp.formats.sae import METRICS, read_cfg
+from mechinterp.formats.sae import METRICS, read_sae_cfg
 from mechinterp.views.html import img, page, table
 
 # (key, label, higher is better, where in metrics.json)
@@ -43,7 +43,7 @@ def summary(sae_dir: str | Path) -> dict:
     """The SAE's name, architecture, width, L0 and every scalar of SCALARS it has (None where not measured)."""
     sae_dir = Path(sae_dir)
     metrics = json.loads((sae_dir / METRICS).read_text()) if (sae_dir / METRICS).exists() else {}
-    cfg = read_cfg(sae_dir)
+    cfg = read_sae_cfg(sae_dir)  # a transcoder's numbers would sit beside SAEs' as if comparable
     ours = cfg.get("mechinterp", {})
     arch = ours.get("trained_architecture") or cfg.get("architecture")
     if ours.get("sae_config", {}).get("matryoshka"):
@@ -152,7 +152,7 @@ class CompareConfig:
 
     def __post_init__(self):
         for d in self.saes:
-            read_cfg(d)
+            read_sae_cfg(d)
             if not (Path(d) / METRICS).exists():
                 raise ValueError(f"{d} has no metrics.json; evaluate it first with `mechinterp eval-sae --sae {d}`")
 

@@ -9,12 +9,12 @@ import pytest
 from conftest import execute_notebook
 
 
-@pytest.mark.slow  # every stage in a child process
+@pytest.mark.slow  # every stage end to end (in this process: the main job's test runs them as children)
 def test_bio_pipeline_then_notebook(tmp_path, monkeypatch, capsys):
     from mechinterp.cli.stages import bio
 
     run = tmp_path / "runs" / "bio"
-    bio.main(["--size", "tiny", "--out", str(run), "--device", "cpu"])
+    bio.main(["--size", "tiny", "--out", str(run), "--device", "cpu", "--in_process"])
     r = json.loads((run / "report.json").read_text())
     assert [k for k, v in r["stages"].items() if v["status"] == "done"] == ["dump", "sae", "eval", "browse", "causal"]
     assert r["dump"]["model"] == "sapiens-vh" and r["dump"]["n_sequences"] + r["dump"]["rejected"] == 120
@@ -41,7 +41,7 @@ def test_bio_layers_side_by_side(tmp_path, capsys):
     from mechinterp.cli.stages import bio_layers
 
     run = tmp_path / "bio_layers"
-    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu"])
+    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu", "--in_process"])
     r = json.loads((run / "results.json").read_text())
     assert r["layers"] == [2, 3] and r["baseline"] == "mlp_neurons" and (run / "layers.png").stat().st_size > 10_000
     for row in r["per_layer"]:  # each layer's row is that layer's own bio-eval
@@ -56,5 +56,5 @@ def test_bio_layers_side_by_side(tmp_path, capsys):
     assert fr3["best_layer"]["mlp_neurons"] == int(best) and fr3["mlp_neurons"][best]["aligned"] > 0
     assert "region:CDR3" in capsys.readouterr().out
 
-    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu"])
+    bio_layers.main(["--size", "tiny", "--layers", "2,3", "--out", str(run), "--device", "cpu", "--in_process"])
     assert capsys.readouterr().out.count("done already, skipped") == 5

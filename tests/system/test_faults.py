@@ -19,6 +19,7 @@ import pytest
 from builders import SLOW_DUMP, SLOW_TRAIN
 from conftest import REPO
 
+from mechinterp.cli import main as cli
 from mechinterp.formats.store import read_meta
 from sae_jax.synthetic import write_synthetic_store
 
@@ -45,9 +46,7 @@ def interrupt_and_resume(code: str, argv: list[str], progress, total: int) -> li
             assert proc.returncode == 130 and "re-run the same command to resume" in err and "Traceback" not in err, err
         else:
             assert proc.returncode == -signal.SIGKILL
-    done = subprocess.run([sys.executable, "-m", "mechinterp", *argv], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    cli(argv)  # the last resume runs to the end (in this process: only the interrupted ones need their own)
     return seen
 
 
@@ -62,9 +61,7 @@ def test_dump_interrupted_three_times_equals_uninterrupted(tiny_dir, docs_dir, t
                 "--batch", "2", "--flush_every", "1", "--n_tokens", str(15 * 40), "--hook", "blocks.1.hook_mlp_out",
                 "--no_progress"]
     ref, out = tmp_path / "ref", tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "mechinterp", *argv(ref)], cwd=REPO, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    cli(argv(ref))  # the uninterrupted reference
 
     def windows_done() -> int:
         try:
@@ -87,9 +84,7 @@ def test_training_interrupted_three_times_equals_uninterrupted(tmp_path):
         return ["train-sae", "--acts", str(store), "--out", str(out), "--arch", "topk", "--k", "4", "--d_sae", "128",
                 "--steps", str(steps), "--batch", "128", "--ckpt_every", "10", "--eval_tokens", "1000", "--no_progress"]
     ref, out = tmp_path / "ref", tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "mechinterp", *argv(ref)], cwd=REPO, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    cli(argv(ref))  # the uninterrupted reference
 
     def last_checkpoint() -> int:
         steps_saved = [int(p.name) for p in (out / "checkpoints").glob("*") if p.name.isdigit()]

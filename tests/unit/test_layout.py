@@ -195,7 +195,7 @@ def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="has no setting 'stepz'"):
         pipeline.run_stages(tmp_path / "never", cfg, demo.STAGES, demo.SIZES, demo.EXPECTED_S)
     monkeypatch.setitem(demo.SIZES[size], "sae", {"k": 0, "arch": "topk"})
-    with pytest.raises(ValueError, match="stage sae.*--k 0 must be between 1"):
+    with pytest.raises(ValueError, match="stage sae.*--k 0 must be >= 1"):
         pipeline.run_stages(tmp_path / "never", cfg, demo.STAGES, demo.SIZES, demo.EXPECTED_S)
     assert not (tmp_path / "never").exists()  # refused before anything was written
 
@@ -211,3 +211,14 @@ def test_demo_sizes_build_every_stage_config(size, tmp_path, monkeypatch):
 def test_command_line_errors_are_one_line_and_exit_2(argv, first_words):
     proc = subprocess.run([sys.executable, "-m", "mechinterp", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(first_words), proc.stderr
+
+
+def test_default_output_folders_are_unique_per_input():
+    """Two prompts never share trace's default folder: non-ASCII ones, or ones alike for 40 characters."""
+    from mechinterp.cli.runs import text_dir_name
+
+    same_start = "When Mary and John went to the store, John gave a drink to"
+    names = {text_dir_name(p) for p in ("Привет, мир", "こんにちは世界", same_start + " her", same_start + " him")}
+    assert len(names) == 4
+    assert text_dir_name(same_start) == text_dir_name(same_start)  # a re-run finds its own graph
+    assert text_dir_name(same_start).startswith("when_mary_and_john_went_to_the_store_joh-")

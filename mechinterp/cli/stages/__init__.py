@@ -42,15 +42,19 @@ def user_errors():
         raise SystemExit(130) from None
 
 
+def flag_error(message: str) -> str:
+    """argparse's "argument --x: msg" as one line: "--x: msg", or just "msg" where that already starts with the flag."""
+    m = re.match(r"argument (\S+): (.*)", message, re.S)
+    if m:
+        flag, rest = m.groups()
+        message = rest if rest.startswith(flag) else f"{flag}: {rest}"
+    return message
+
+
 class StageParser(argparse.ArgumentParser):
     def error(self, message: str):
-        """A bad flag is one line too, like every other user error (argparse's "argument --x: msg" reads
-        "--x: msg", or just "msg" where that already starts with the flag)."""
-        m = re.match(r"argument (\S+): (.*)", message, re.S)
-        if m:
-            flag, rest = m.groups()
-            message = rest if rest.startswith(flag) else f"{flag}: {rest}"
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        """A bad flag is one line too, like every other user error."""
+        print(f"error: {flag_error(message)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 

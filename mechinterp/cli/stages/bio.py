@@ -19,6 +19,7 @@ from pathlib import Path
 from mechinterp.cli.flags import build
 from mechinterp.cli.pipeline import Stage, run_stages
 from mechinterp.cli.stages import config_parser, user_errors
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.residues import JSON
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG
@@ -84,14 +85,19 @@ class BioConfig:
     """Run directory (acts/, sae/, report.html)."""
     model: str | None = None
     """Antibody masked LM (None: the size's: antiberty, or sapiens-vh for tiny)."""
-    layer: int | None = None
+    layer: int | None = field(default=None, metadata=bounds(0))
     """Layer dumped and given an SAE (None: the size's: 4 of AntiBERTy's 8, 3 of sapiens-vh's 4)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds every stage that takes one."""
     force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
     """Redo this stage, deleting its outputs (repeatable)."""
+    in_process: bool = False
+    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def parser(prog=None):

@@ -33,13 +33,13 @@ def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
         from interventions.browser.page import BrowseConfig, build_page
-        from mechinterp.formats.sae import read_cfg
+        from mechinterp.formats.sae import read_sae_cfg
         from sae_jax.features import FeatureStatsConfig, compute_feature_stats
 
         sae_dir = Path(a.sae)
         name = sae_dir.name if sae_dir.name != "sae" else sae_dir.parent.name
         cfg = build(BrowseConfig, a, out=a.out or str(stage_dir("browser", name)))
-        read_cfg(cfg.sae)  # one line if it is not an SAE export, before any work
+        read_sae_cfg(cfg.sae)  # one line if it is not an SAE export, before any work
         if cfg.serve:
             from interventions.browser.live import check_port
 

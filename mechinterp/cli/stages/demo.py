@@ -23,6 +23,7 @@ from pathlib import Path
 from mechinterp.cli.flags import build
 from mechinterp.cli.pipeline import Stage, run_stages
 from mechinterp.cli.stages import config_parser, user_errors
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, METRICS
@@ -67,7 +68,7 @@ class DemoConfig:
     """Registry name, Hugging Face repo id or local model directory."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounds(0))
     """Seeds every stage that takes one."""
     out: str = "runs/demo"
     """Run directory (one folder per stage, report.html)."""
@@ -75,6 +76,11 @@ class DemoConfig:
     """tiny (tests), demo, or full (a 16k-latent SAE on 2M tokens)."""
     force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
     """Redo this stage, deleting its outputs (repeatable)."""
+    in_process: bool = False
+    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def _complete_store(run: Path) -> bool:

@@ -36,9 +36,11 @@ def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
         from interventions.evals.suite import SuiteConfig, run_suite
+        from mechinterp.formats.sae import read_sae_cfg
         from mechinterp.views.sae_pages import write_sae_page
 
         cfg = build(SuiteConfig, a)
+        read_sae_cfg(cfg.sae)  # an SAE export, not a transcoder: before any work
         metrics = run_suite(cfg)
         print(json.dumps(_headline(metrics), indent=1))
         print(f"wrote {cfg.sae}/metrics.json and {write_sae_page(cfg.sae)}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli.flags import add_flags, argv_for, build, values
 from mechinterp.cli.runs import RUNS, default_store_dir, model_dir_name, stage_dir
 from mechinterp.cli.stages import new_parser, user_errors
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.sae import CFG
 
 # Without --sae, the SAE the stage trains at the probe's hook first: each setting is a field of
@@ -26,10 +27,13 @@ RECIPE_TRAIN = {"steps": 2000, "batch": 4096, "eval_tokens": 20_000}
 
 @dataclass(frozen=True)
 class RecipeExtras:
-    sae_n_bios: int = 20_000
+    sae_n_bios: int = field(default=20_000, metadata=bounds(1))
     """Without --sae: synthetic training-split biographies written for the word 'bios' in --sae_corpus."""
     runs_dir: str = RUNS
     """Without --sae: where the store and SAE go (runs_dir/acts, runs_dir/sae); reused when complete."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def parser(prog=None):

@@ -9,10 +9,9 @@ Writes OUT/graph.html (open it from disk), graph.png, interventions.png, results
 from __future__ import annotations
 
 import json
-import re
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import stage_dir, under_runs
+from mechinterp.cli.runs import stage_dir, text_dir_name, under_runs
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -27,8 +26,8 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from interventions.attribution.trace import TraceConfig, trace
 
-        slug = re.sub(r"[^a-z0-9]+", "_", a.prompt.lower()).strip("_")[:40] or "prompt"
-        cfg = build(TraceConfig, a, out=a.out or str(stage_dir("trace", slug)), set=a.set or under_runs("transcoders"))
+        cfg = build(TraceConfig, a, out=a.out or str(stage_dir("trace", text_dir_name(a.prompt))),
+                    set=a.set or under_runs("transcoders"))
         r = trace(cfg)
         print(json.dumps({"top_logits": r["top_logits"][:3], **r["scores"], "pruned_features": r["pruned"]["features"],
                           "max_abs_residual": r["exactness"]["max_abs_residual"], "graph_seconds": r["graph_seconds"],
