@@ -274,7 +274,7 @@ def compute_feature_stats(sae_dir: str | Path, store_path: str | Path | None = N
         arrays.update(_contexts(store, enc, acc, arrays, cfg))
     n = max(acc.n_tokens, 1)
     summary = {
-        "sae": str(sae_dir), "store": str(store_path), "n_tokens": acc.n_tokens, "d_sae": enc.d_sae,
+        "sae": str(Path(sae_dir).resolve()), "store": str(Path(store_path).resolve()), "n_tokens": acc.n_tokens, "d_sae": enc.d_sae,
         "architecture": enc.arch, "hook": store.meta.hook, "model": store.meta.model,
         "first_pos": store.meta.first_pos, "rows_per_window": store.rows_per_window,
         "dead": int(arrays["dead"].sum()), "dense": int(arrays["dense"].sum()),

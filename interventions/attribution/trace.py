@@ -102,7 +102,7 @@ def _graph(model, tcs, tokens, cfg: TraceConfig, out: Path) -> Graph:
             print(f"reusing the graph in {out} (same prompt, set and settings)", file=sys.stderr)
             return g
     g = attribute(model, tcs, tokens, AttributionConfig(**settings), progress=True)
-    g.meta.update(key=key, prompt=cfg.prompt, set=cfg.set)
+    g.meta.update(key=key, prompt=cfg.prompt, set=key["set"])
     g.save(out)
     return g
 
@@ -181,7 +181,7 @@ def trace(cfg: TraceConfig, model=None) -> dict:
     graph_png(data, out / "graph.png")
     prediction_scatter(checks["rows"], out / "interventions.png",
                        f"top {len(checks['rows'])} feature nodes, activation x {cfg.check_factor:g}")
-    results = dict(prompt=cfg.prompt, tokens=data["tokens"], model=model.name, set=cfg.set,
+    results = dict(prompt=cfg.prompt, tokens=data["tokens"], model=model.name, set=str(Path(cfg.set).resolve()),
                    top_logits=[[model.tokenizer.decode([int(t)]), float(p)] for t, p in zip(g.logit_tokens, g.logit_probs)],
                    answer=cfg.answer, answered=verdict, n_active_features=g.meta["n_active_features"],
                    n_feature_rows=g.n_features, graph_seconds=g.meta["seconds"], exactness=g.meta["exactness"],

@@ -122,7 +122,8 @@ def export_sae(out: str | Path, weights: dict[str, np.ndarray], arch: str, k: in
 
 
 def _store_record(meta, path) -> dict:
-    return {"path": str(path), "model": meta.model, "weights": meta.weights, "hook": meta.hook,
+    """The store an export was trained on; its path absolute, so the export finds it from any folder."""
+    return {"path": str(Path(path).resolve()), "model": meta.model, "weights": meta.weights, "hook": meta.hook,
             "d_model": meta.d_model, "ctx": meta.ctx, "keep_bos": meta.keep_bos,
             "mean_norm": meta.stats.get("mean_norm"), "corpus": meta.corpus}
 

@@ -212,3 +212,16 @@ def test_heldout_metrics_leave_out_massive_tokens_and_measure_shrinkage(tmp_path
     assert m["rel_error_p50"] == pytest.approx(0.5, rel=1e-5) and m["rel_error_p90"] == pytest.approx(0.5, rel=1e-5)
     assert m["explained_variance_typical"] == pytest.approx(ev, rel=1e-5)
     assert m["explained_variance"] > m["explained_variance_typical"]   # the massive tokens flatter the global ratio
+
+
+def test_an_export_finds_its_store_from_any_folder(store_dir, tmp_path, monkeypatch):
+    """Trained from a path relative to the working directory, the export records it absolute: another
+    folder's commands (eval-sae, browse, trace's cards) still open the store."""
+    from mechinterp.formats.sae import load_export, open_sae_store, store_path
+
+    monkeypatch.chdir(store_dir.parent)
+    train_sae("store", tmp_path / "run", dict(arch="topk", d_sae=D_SAE, k=4), _tcfg(steps=10, ckpt_every=10))
+    monkeypatch.chdir(tmp_path)
+    _, cfg = load_export(tmp_path / "run" / "sae")
+    assert store_path(cfg) == str(store_dir.resolve())
+    assert open_sae_store(tmp_path / "run" / "sae", cfg).n_rows > 0
