@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from mechinterp.formats.errors import LabError
 from mechinterp.formats.store import (
     ACTS_FILE,
     META_FILE,
@@ -142,17 +143,20 @@ def check_disk(path: Path, metas: list[StoreMeta]) -> None:
                          f"about {fit:,} tokens; free some space or pass a smaller --n_tokens")
 
 
-class StoreLock:
-    """An exclusive lock on a store directory while one process writes it (flock: released by the
-    OS when the process dies, so a killed dump never leaves a stale lock). The lock file holds the
-    writer's pid, for the message another dump gets."""
+class FolderLock:
+    """An exclusive lock on an output folder while one process writes it (flock: released by the OS
+    when the process dies, so a killed run never leaves a stale lock). The lock file holds the
+    writer's pid, for the message a second writer gets, and goes when the run ends (one a killed run
+    left behind is taken over: the OS released its lock)."""
 
-    NAME = "dump.lock"
+    NAME = "writer.lock"
+    ERROR: type[Exception] = LabError
 
-    def __init__(self, path: Path):
-        self.path, self.file, self.made_dir = path, None, not path.exists()
+    def __init__(self, path: str | Path, what: str = "another run"):
+        self.path, self.what, self.file = Path(path), what, None
+        self.made_dir = not self.path.exists()
 
-    def __enter__(self) -> StoreLock:
+    def __enter__(self) -> FolderLock:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
@@ -163,7 +167,7 @@ class StoreLock:
             self.file.seek(0)
             holder = self.file.read().strip() or "unknown"
             self.file.close()
-            raise StoreError(f"{self.path} is being written by another dump (pid {holder}); wait for it to "
+            raise self.ERROR(f"{self.path} is being written by {self.what} (pid {holder}); wait for it to "
                              "finish, or choose another --out") from None
         self.file.truncate(0)
         self.file.write(str(os.getpid()))
@@ -173,7 +177,19 @@ class StoreLock:
     def __exit__(self, *exc) -> None:
         self.file.close()
         if self.made_dir and [p.name for p in self.path.iterdir()] == [self.NAME]:
-            shutil.rmtree(self.path)  # a dump refused before writing anything leaves no trace
+            shutil.rmtree(self.path)  # refused before writing anything: no trace left
+        elif self.NAME != StoreLock.NAME:
+            (self.path / self.NAME).unlink(missing_ok=True)
+
+
+class StoreLock(FolderLock):
+    """The dump's lock on a store directory (its file stays with the store)."""
+
+    NAME = "dump.lock"
+    ERROR = StoreError
+
+    def __init__(self, path: Path):
+        super().__init__(path, "another dump")
 
 
 def _release(arr: np.memmap) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from mechinterp.cli import main as cli
-from mechinterp.formats.store_writer import StoreLock
+from mechinterp.formats.store_writer import FolderLock, StoreLock
 
 pytestmark = pytest.mark.slow  # every stage, end to end
 
@@ -258,6 +259,19 @@ def test_dump_held_by_another_process_is_refused(ws, capfd):
                        "--n_tokens", "600", "--out", str(out), "--no_progress"], capfd)
     assert err.startswith(f"error: {out} is being written by another dump (pid ") and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("stage", ["train-sae", "train-transcoders"])
+def test_training_into_a_folder_another_process_writes_is_refused(ws, capfd, stage):
+    """Two training runs into one --out: the second is refused with the first one's pid, nothing touched."""
+    out = Path(ws["run"])
+    before = digest(ws["root"])
+    argv = ([stage, "--acts", ws["store"], "--out", str(out), *TRAIN] if stage == "train-sae" else
+            [stage, "--acts", str(ws["root"]), "--out", str(out), "--steps", "5"])
+    with FolderLock(out, "a test"):
+        err = run_row(argv, capfd)
+    assert err.startswith(f"error: {out} is being written by another {stage} (pid {os.getpid()})"), err
+    assert err.count("\n") == 1 and digest(ws["root"]) == before
 
 
 def test_disk_full_before_and_during_training(ws, capfd, monkeypatch):

@@ -13,6 +13,7 @@ from mechinterp.cli.flags import add_flags, build, values
 from mechinterp.cli.runs import single_store, under_runs
 from mechinterp.cli.stages import new_parser, user_errors
 from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.store_writer import FolderLock
 
 GRID_AXES = ("k", "l1", "lr")  # flags of the grid, not of the single-run configs
 
@@ -43,8 +44,9 @@ def main(argv=None, prog=None) -> None:
         axes = build(SweepGrid, a)
         scfg = values(SAEConfig, a, skip=GRID_AXES)
         members = grid(tcfg, scfg["arch"], scfg["d_sae"], axes.l1, axes.k, axes.lr, axes.seeds)
-        s = run_sweep(run.acts or str(single_store(DEFAULT_MODEL)), run.out, scfg, tcfg, members,
-                      devices=jax_devices(run.device))
+        with FolderLock(run.out, "another sweep-sae"):
+            s = run_sweep(run.acts or str(single_store(DEFAULT_MODEL)), run.out, scfg, tcfg, members,
+                          devices=jax_devices(run.device))
         for r in s["members"]:
             m = r.get("metrics")
             print(json.dumps({"name": r["name"], **({"l0": m["l0"], "fvu": m["fvu"]} if m else {"diverged": r["diverged"]})}))

@@ -14,6 +14,7 @@ from mechinterp.cli.flags import build, values
 from mechinterp.cli.runs import single_store, under_runs
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.store_writer import FolderLock
 
 
 def parser(prog=None):
@@ -30,7 +31,8 @@ def main(argv=None, prog=None) -> None:
 
         run = build(TrainRun, a, out=a.out or under_runs("sae"))
         acts = run.acts or str(single_store(DEFAULT_MODEL))
-        m = train_sae(acts, run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device),
-                      acts_out=run.acts_out)
+        with FolderLock(run.out, "another train-sae"):
+            m = train_sae(acts, run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device),
+                          acts_out=run.acts_out)
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {run.out}/sae")

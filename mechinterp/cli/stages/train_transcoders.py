@@ -13,6 +13,7 @@ import json
 from mechinterp.cli.flags import add_flags, build, values
 from mechinterp.cli.runs import under_runs
 from mechinterp.cli.stages import new_parser, user_errors
+from mechinterp.formats.store_writer import FolderLock
 from mechinterp.formats.transcoder_set import SUMMARY
 
 
@@ -35,6 +36,7 @@ def main(argv=None, prog=None) -> None:
         from sae_jax.transcoders import TranscoderRun, train_transcoders
 
         run = build(TranscoderRun, a, acts=a.acts or under_runs("acts", "pairs"), out=a.out or under_runs("transcoders"))
-        s = train_transcoders(run, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
+        with FolderLock(run.out, "another train-transcoders"):
+            s = train_transcoders(run, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
         print(json.dumps({k: s[k] for k in ("mean_fvu", "worst_fvu", "wall_s")}))
         print(f"wrote {run.out}/{SUMMARY}" + (f" and {s['circuit_tracer']}" if "circuit_tracer" in s else ""))
