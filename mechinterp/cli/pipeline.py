@@ -73,8 +73,9 @@ def stages_for(size: str, stages: list[Stage]) -> list[Stage]:
 
 
 def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: dict) -> dict:
-    """Run the size's stages of `pipeline` in child processes, skipping complete ones; `cfg` has
-    size, force, and the common model / device / seed (as DemoConfig)."""
+    """Run the size's stages of `pipeline`, each in a child process (or all in this one with
+    cfg.in_process), skipping complete ones; `cfg` has size, force, and the common model / device /
+    seed (as DemoConfig)."""
     unknown = set(cfg.force) - {s.name for s in pipeline}
     if unknown:
         raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in pipeline)}")
