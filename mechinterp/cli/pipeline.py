@@ -15,15 +15,32 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli import STAGES as CLI_STAGES
 from mechinterp.cli.flags import argv_for, check
 from mechinterp.cli.stages import flag_error
+from mechinterp.formats.bounds import bounds, check_bounds
 
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 """How much longer than its demo-size time each size's stage takes (for the ETA)."""
+
+
+@dataclass(frozen=True)
+class RecipeRun:
+    """The settings every recipe (demo, bio, bio-layers) shares; each recipe's config extends it."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
+    seed: int = field(default=0, metadata=bounds(0))
+    """Seeds every stage that takes one."""
+    force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
+    """Redo this stage (its name as the run prints it), deleting its outputs (repeatable)."""
+    in_process: bool = False
+    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclass
@@ -74,8 +91,7 @@ def stages_for(size: str, stages: list[Stage]) -> list[Stage]:
 
 def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: dict) -> dict:
     """Run the size's stages of `pipeline`, each in a child process (or all in this one with
-    cfg.in_process), skipping complete ones; `cfg` has size, force, and the common model / device /
-    seed (as DemoConfig)."""
+    cfg.in_process), skipping complete ones; `cfg` has size and the RecipeRun settings (model too, where the recipe takes one)."""
     unknown = set(cfg.force) - {s.name for s in pipeline}
     if unknown:
         raise ValueError(f"--force {sorted(unknown)}: no such stage; stages are {', '.join(s.name for s in pipeline)}")
@@ -100,7 +116,7 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
         print(f"== [{i}/{len(stages)}] {stage.name} (elapsed {_clock(time.perf_counter() - t_start)}, "
               f"about {_clock(remaining)} to go)", flush=True)
         t0 = time.perf_counter()
-        run_one = _in_this_process if getattr(cfg, "in_process", False) else _in_a_child
+        run_one = _in_this_process if cfg.in_process else _in_a_child
         code, out = run_one(stage.command, argvs[stage.name], capture=stage.name == "smoke")
         if stage.name == "smoke":
             print(out, end="")

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.pipeline import Stage, run_stages
+from mechinterp.cli.pipeline import RecipeRun, Stage, run_stages
 from mechinterp.cli.stages import config_parser, user_errors
-from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.bounds import bounds
 from mechinterp.formats.residues import JSON
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG
@@ -78,7 +78,7 @@ def pipeline(sizes: dict, size: str) -> list[Stage]:
 
 
 @dataclass(frozen=True)
-class BioConfig:
+class BioConfig(RecipeRun):
     size: str = field(default="demo", metadata={"choices": tuple(SIZES)})
     """demo (AntiBERTy, 5,000 sequences) or tiny (sapiens-vh, tests)."""
     out: str = "runs/bio"
@@ -87,17 +87,6 @@ class BioConfig:
     """Antibody masked LM (None: the size's: antiberty, or sapiens-vh for tiny)."""
     layer: int | None = field(default=None, metadata=bounds(0))
     """Layer dumped and given an SAE (None: the size's: 4 of AntiBERTy's 8, 3 of sapiens-vh's 4)."""
-    device: str = "auto"
-    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = field(default=0, metadata=bounds(0))
-    """Seeds every stage that takes one."""
-    force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
-    """Redo this stage, deleting its outputs (repeatable)."""
-    in_process: bool = False
-    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
-
-    def __post_init__(self):
-        check_bounds(self)
 
 
 def parser(prog=None):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.pipeline import Stage, run_stages
+from mechinterp.cli.pipeline import RecipeRun, Stage, run_stages
 from mechinterp.cli.stages import bio, config_parser, user_errors
-from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.bounds import bounds
 from mechinterp.formats.layers import parse_layers
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG
@@ -28,7 +28,7 @@ EXPECTED_S = dict(dump=300, sae=205, eval=200)
 
 
 @dataclass(frozen=True)
-class BioLayersConfig:
+class BioLayersConfig(RecipeRun):
     size: str = field(default="demo", metadata={"choices": tuple(N_SEQUENCES)})
     """demo (AntiBERTy, 2,500 sequences) or tiny (sapiens-vh, tests)."""
     out: str = "runs/bio_layers"
@@ -39,17 +39,6 @@ class BioLayersConfig:
     """Layers compared: all, or a list such as 0,2-4."""
     n_sequences: int | None = field(default=None, metadata=bounds(1))
     """Sequences dumped (None: the size's, 2,500 at demo)."""
-    device: str = "auto"
-    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = field(default=0, metadata=bounds(0))
-    """Seeds every stage that takes one."""
-    force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
-    """Redo this stage (dump, sae_l<L>, eval_l<L>), deleting its outputs (repeatable)."""
-    in_process: bool = False
-    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
-
-    def __post_init__(self):
-        check_bounds(self)
 
 
 def _sae(run: Path, layer: int) -> Path:

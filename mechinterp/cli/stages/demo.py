@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.pipeline import Stage, run_stages
+from mechinterp.cli.pipeline import RecipeRun, Stage, run_stages
 from mechinterp.cli.stages import config_parser, user_errors
-from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import DEFAULT_MODEL
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, METRICS
@@ -63,24 +62,13 @@ EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=5
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(RecipeRun):
     model: str = DEFAULT_MODEL
     """Registry name, Hugging Face repo id or local model directory."""
-    device: str = "auto"
-    """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
-    seed: int = field(default=0, metadata=bounds(0))
-    """Seeds every stage that takes one."""
     out: str = "runs/demo"
     """Run directory (one folder per stage, report.html)."""
     size: str = field(default="demo", metadata={"choices": tuple(SIZES)})
     """tiny (tests), demo, or full (a 16k-latent SAE on 2M tokens)."""
-    force: tuple[str, ...] = field(default=(), metadata={"repeat": True})
-    """Redo this stage, deleting its outputs (repeatable)."""
-    in_process: bool = False
-    """Run every stage in this process, not one child process each (faster to start; one crash ends the run)."""
-
-    def __post_init__(self):
-        check_bounds(self)
 
 
 def _complete_store(run: Path) -> bool:
