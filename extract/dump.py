@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from extract.corpus import DEFAULT_CORPUS, open_corpus
+from extract.corpus import DEFAULT_CORPUS, corpus_fingerprint, open_corpus
 from extract.hooked import HookedModel
 from extract.models import load_model
 from extract.windows import WindowStream
@@ -230,9 +230,10 @@ def _dump(cfg: DumpConfig, model: HookedModel | None, rank: int, world: int, dev
     _, cache = model.run_with_cache(probe, names=names, stop_at_layer=stop)
     dims = {n: int(np.prod(cache[n].shape[2:])) for n in names}
 
+    inputs = {"the model's weights": model.fingerprint, "the corpus": corpus_fingerprint(source)}
     metas = {name: StoreMeta(model=model.name, weights=model.weights, hook=name, layer=model.site(name).layer,
                              d_model=dims[name], ctx=cfg.ctx, keep_bos=keep_bos, n_windows=hi - lo, dtype=cfg.dtype,
-                             prepend_bos=bos is not None, corpus=corpus_meta,
+                             prepend_bos=bos is not None, corpus=corpus_meta, inputs=inputs,
                              shard={"rank": rank, "world_size": world, "first_window": lo})
              for name in names}
     paths = store_paths(cfg, model.name, names, rank, world, default_dir)

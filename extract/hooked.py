@@ -55,6 +55,20 @@ class HookedModel:
         model.config._attn_implementation = attention.register()
         self._layers = get_module(model, self.layout.layers)
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights' content (every tensor's name, shape and 1024 values spread over it):
+        what a reuse compares to tell that a model's weights changed, wherever they were loaded from."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        with torch.no_grad():
+            for name, p in self.model.state_dict().items():
+                flat = p.detach().reshape(-1)
+                h.update(f"{name}{tuple(p.shape)}".encode())
+                h.update(flat[:: max(1, flat.numel() // 1024)][:1024].to("cpu", torch.float32).numpy().tobytes())
+        return h.hexdigest()
+
     def __repr__(self) -> str:
         return (f"HookedModel({self.name}: {self.config.model_type}, {self.n_layers} layers, d_model={self.d_model}, "
                 f"{self.n_heads} heads, device={self.device})")

@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from mechinterp.formats.errors import SAEError
+from mechinterp.formats.fingerprint import stale
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 
 # TrainConfig fields that do not change the trained weights (a resume may change them)
@@ -31,7 +32,8 @@ def run_settings(store, scfg: SAEConfig, tcfg: TrainConfig, members: list[dict] 
     paired = hasattr(store, "mean_norms")  # a transcoder's input and target stores
     s.update({"store rows": store.n_rows, "store corpus": meta.corpus.get("spec", meta.corpus.get("name")),
               "store mean_norm": store.mean_norms if paired else store.mean_norm,
-              "store target hook": store.out.meta.hook if paired else None})
+              "store target hook": store.out.meta.hook if paired else None,
+              "store inputs": {**meta.inputs, **({"target": store.out.meta.inputs} if paired else {})}})
     s.update(to_dict(scfg))
     s.update({k: v for k, v in to_dict(tcfg).items() if k not in RESULT_FREE})
     s.update(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch),
@@ -44,7 +46,12 @@ def check_resume(saved: dict | None, asked: dict, ckpt_dir) -> None:
     if saved is None:
         raise SAEError(f"the checkpoint in {ckpt_dir} was made by an older version that did not record its "
                        "settings; use another --out (or delete that one) to train afresh")
-    differ = [k for k in asked if saved.get(k) != asked[k]] + [k for k in saved if k not in asked]
+    unknown = {"store inputs"} - set(saved)  # checkpoints made before stores recorded their inputs
+    differ = [k for k in asked if k not in unknown and saved.get(k) != asked[k]] + [k for k in saved if k not in asked]
+    if "store inputs" in differ:
+        raise SAEError(f"the activations changed since the checkpoint in {ckpt_dir} was made "
+                       f"({stale(saved['store inputs'], asked['store inputs'])}); delete that folder (or use "
+                       "another --out) to train on them afresh")
     if differ:
         k = differ[0]
         more = f" (also {', '.join(differ[1:4])}{' ...' if len(differ) > 4 else ''})" if len(differ) > 1 else ""

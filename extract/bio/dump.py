@@ -24,6 +24,7 @@ from extract.bio import labels as L
 from extract.bio.sequences import SequenceError, read_sequences, sample
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
+from mechinterp.formats.fingerprint import combine
 from mechinterp.formats.residues import Residues
 from mechinterp.formats.store import StoreMeta
 
@@ -147,10 +148,12 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
     corpus = {"spec": cfg.sequences, "seed": cfg.seed, "eval_fraction": cfg.eval_fraction, "n_docs": len(seqs),
               "packing": "residues", "train_windows": [0, n_train_windows],
               "eval_windows": [n_train_windows, n_windows]}
+    inputs = {"the model's weights": model.fingerprint,
+              "the sequences": combine({"ids": repr([s.id for s in seqs]), "text": repr([s.sequence for s in seqs])})}
     widths = {h: a[0].shape[-1] for h, a in _forward(model, names, [seqs[0].sequence[:4]]).items()}
     metas = {h: StoreMeta(model=model.name, weights=model.weights, hook=h, layer=model.site(h).layer,
                           d_model=widths[h], ctx=cfg.ctx, keep_bos=False, prepend_bos=False, n_windows=n_windows,
-                          dtype=cfg.dtype, corpus=corpus) for h in names}
+                          dtype=cfg.dtype, corpus=corpus, inputs=inputs) for h in names}
     out = given_out(cfg.out, "BioDumpConfig")
     writers, _ = _open_writers({h: out / h for h in names}, metas, say=print)
     res.meta = dict(model=model.name, sequences=cfg.sequences, n_drawn=cfg.n_sequences, n_sequences=len(seqs),

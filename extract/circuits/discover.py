@@ -102,7 +102,7 @@ def discover(model, cfg: CircuitConfig, log: Callable[[str], None] = print) -> d
     log(f"{cfg.task}: {len(task)} prompts, clean {task.metric_name} {clean_metric:+.3f}; "
         f"graph: {graph.n_up} nodes, {graph.n_edges} edges")
     ref = _reference(model, graph, task, cfg)
-    state = ScoreCache(out / "scores.pt", _key(model, cfg))
+    state = ScoreCache(out / "scores.pt", _key(model, cfg), log)
     ctx = Context(model, graph, task, cfg, ref, log, state)
     scores, curves = {}, {}
     for method in cfg.method_list():
@@ -173,7 +173,7 @@ def _head(name: str) -> tuple[int, int] | None:
 
 def _key(model, cfg: CircuitConfig) -> dict:
     """What the saved scores and curves depend on."""
-    return {"model": model.name, "weights": model.weights} | {k: getattr(cfg, k) for k in (
+    return {"model": model.name, "weights": model.weights, "weights_fingerprint": model.fingerprint} | {k: getattr(cfg, k) for k in (
         "task", "n_prompts", "ig_steps", "intervention", "selection", "seed", "batch")}
 
 

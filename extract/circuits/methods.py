@@ -40,10 +40,13 @@ class ScoreCache:
     """Per-method entries in one file, saved as each changes; entries saved under another key
     (model, weights, task, prompts ...) are dropped on open."""
 
-    def __init__(self, path: Path, key: dict):
+    def __init__(self, path: Path, key: dict, log: Callable[[str], None] = print):
         self.path, self.key = path, key
         saved = torch.load(path, weights_only=False) if path.exists() else None
         self.methods = saved["methods"] if saved and saved.get("key") == key else {}
+        if saved and not self.methods:
+            differ = [k for k in key if saved.get("key", {}).get(k) != key[k]]
+            log(f"  {path} holds scores for another {', '.join(differ) or 'run'}: recomputing")
 
     def get(self, method: str) -> dict | None:
         return self.methods.get(method)

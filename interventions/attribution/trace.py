@@ -31,7 +31,8 @@ from mechinterp.formats.attribution_graph import GRAPH_NPZ, Graph, load_graph
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.results import RESULTS
-from mechinterp.formats.sae import CFG, SAEError
+from mechinterp.formats.fingerprint import combine, fingerprint, stale
+from mechinterp.formats.sae import CFG, WEIGHTS, SAEError
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,27 @@ def _tokens(model, cfg: TraceConfig) -> torch.Tensor:
     return tokens
 
 
+def _inputs(model, tcs) -> dict[str, str]:
+    """Fingerprints of what a graph is computed from: the model's weights and every layer's transcoder."""
+    return {"the model's weights": model.fingerprint,
+            "the transcoder set": combine({str(L): fingerprint(tc.path, only=(WEIGHTS, CFG))
+                                           for L, tc in sorted(tcs.items())})}
+
+
 def _graph(model, tcs, tokens, cfg: TraceConfig, out: Path) -> Graph:
     settings = {k: getattr(cfg, k) for k in AttributionConfig.__dataclass_fields__}
     key = dict(prompt=cfg.prompt, set=str(Path(cfg.set).resolve()), model=model.name, config=settings)
+    inputs = _inputs(model, tcs)
     if (out / GRAPH_NPZ).exists():
         g = load_graph(out)
-        if g.meta.get("key") == key:
-            print(f"reusing the graph in {out} (same prompt, set and settings)", file=sys.stderr)
+        why = stale(g.meta.get("inputs"), inputs)
+        if g.meta.get("key") == key and why is None:
+            print(f"reusing the graph in {out} (same prompt, settings, weights and transcoders)", file=sys.stderr)
             return g
+        if g.meta.get("key") == key:
+            print(f"recomputing the graph in {out}: {why} since it was made", file=sys.stderr)
     g = attribute(model, tcs, tokens, AttributionConfig(**settings), progress=True)
-    g.meta.update(key=key, prompt=cfg.prompt, set=key["set"])
+    g.meta.update(key=key, inputs=inputs, prompt=cfg.prompt, set=key["set"])
     g.save(out)
     return g
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 from interventions.ce_loss import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.fingerprint import fingerprint, stale
+from mechinterp.formats.sae import CFG, WEIGHTS, read_cfg, store_path
 from mechinterp.formats.sae import METRICS as METRICS_FILE
+from mechinterp.formats.store import META_FILE, TOKENS_FILE
 
 SUITES = {"core": ("core", "ce_loss"), "full": ("core", "ce_loss", "probing", "absorption")}
 METRICS = ("core", "ce_loss", "probing", "probing_saep", "absorption")
@@ -63,6 +66,19 @@ def _log(msg: str) -> None:
     print(f"[eval] {msg}", flush=True)
 
 
+def _inputs(name: str, cfg: SuiteConfig, model) -> dict[str, str]:
+    """What metric `name` is computed from, fingerprinted: a result is kept only while these hold."""
+    made = {"the model's weights": model.fingerprint, "the SAE": fingerprint(cfg.sae, only=(WEIGHTS, CFG))}
+    if name in ("core", "ce_loss"):
+        store = cfg.acts or store_path(read_cfg(cfg.sae))
+        return made | {"the store": fingerprint(store, only=(META_FILE, TOKENS_FILE)) if store else "none",
+                       "--n_windows": str(cfg.n_windows)}
+    if name in ("probing", "probing_saep"):
+        return made | {"the probe settings": repr((cfg.probe_sets, cfg.n_probe_train, cfg.n_probe_test,
+                                                    cfg.probe_ctx, cfg.seed))}
+    return made | {"the absorption settings": repr((cfg.absorption_words, cfg.seed))}
+
+
 def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
     """Run the chosen metrics on cfg.sae; returns metrics.json as it ends up."""
     from interventions.evals.labelled import load_labelled
@@ -72,19 +88,25 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
     hook = sae.check_fits(model)
     path = Path(cfg.sae) / METRICS_FILE
     done = json.loads(path.read_text()) if path.exists() else {}
-    want = cfg.metric_list()
+    inputs = {name: _inputs(name, cfg, model) for name in cfg.metric_list()}
+    todo = []
+    for name, made in inputs.items():
+        why = "--rerun" if cfg.rerun else "" if name not in done else stale(done[name].get("inputs"), made)
+        if name in done and why is None:
+            _log(f"{name}: already in {path}, from the same inputs (--rerun recomputes)")
+        else:
+            todo.append(name)
+            if why:
+                _log(f"{name}: recomputing ({why})")
     sets = []
-    if any(m in want and (cfg.rerun or m not in done) for m in ("probing", "probing_saep")):
+    if any(m in todo for m in ("probing", "probing_saep")):
         # labelled sets first: a bad one stops early
         sets = [load_labelled(s.strip(), cfg.n_probe_train, cfg.n_probe_test, cfg.seed)
                 for s in cfg.probe_sets.split(",") if s.strip()]
         for s in sets:
             s.check(min_per_class=5)
     windows = first_pos = None
-    for name in want:
-        if name in done and not cfg.rerun:
-            _log(f"{name}: already in {path} (--rerun recomputes)")
-            continue
+    for name in todo:
         t0 = time.perf_counter()
         _log(f"{name} ...")
         if name in ("core", "ce_loss") and windows is None:
@@ -110,6 +132,7 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
 
             result = absorption(model, sae, hook, cfg.absorption_words, seed=cfg.seed, progress=_log)
         result["seconds"] = round(time.perf_counter() - t0, 1)
+        result["inputs"] = inputs[name]
         merge_metrics(cfg.sae, name, result)
         done[name] = result
         _log(f"{name}: done in {result['seconds']} s")

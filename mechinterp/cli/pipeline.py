@@ -1,7 +1,8 @@
 """The pipeline runner behind `mechinterp demo`, `bio` and `bio-layers`: a recipe is a list of
 stages, each a `mechinterp` command with its settings and a declaration of its outputs. The runner
 checks every stage's settings before the first runs, runs each in a child process (files are the
-only interface), skips a stage whose outputs are complete, and records what ran in stages.json.
+only interface), skips a stage whose outputs are complete unless a stage whose outputs it reads ran
+after it (then it is redone), and records what ran, and when, in stages.json.
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
     remaining = sum(expected_s[s.name] for s in stages) * SCALE[cfg.size]
     for i, stage in enumerate(stages, 1):
         expected = expected_s[stage.name] * SCALE[cfg.size]
-        if stage.name in cfg.force:
+        redo = [a.name for a in _reads(stage, stages[:i - 1], run)
+                if record.get(a.name, {}).get("finished", 0) > record.get(stage.name, {}).get("finished", 0)]
+        if redo and stage.done(run) and stage.name not in cfg.force:
+            print(f"== [{i}/{len(stages)}] {stage.name}: {', '.join(redo)} ran after it; redoing it", flush=True)
+        if stage.name in cfg.force or (redo and stage.done(run)):
             for path in stage.outputs(run):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             record.pop(stage.name, None)
@@ -126,10 +131,16 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
             record[stage.name] = {"status": f"failed (exit {code})"}
             record_path.write_text(json.dumps(record, indent=2))
             raise ValueError(f"stage {stage.name} failed (exit {code}); fix it and re-run: finished stages are kept")
-        record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1)}
+        record[stage.name] = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "finished": time.time()}
         record_path.write_text(json.dumps(record, indent=2))
         remaining -= expected
     return record
+
+
+def _reads(stage: Stage, earlier: list[Stage], run: Path) -> list[Stage]:
+    """The earlier stages whose outputs `stage` is given as a setting (a path inside one of them)."""
+    given = [str(v) for v in stage.args(run).values() if isinstance(v, (str, Path))]
+    return [a for a in earlier if any(g == str(o) or g.startswith(f"{o}/") for o in a.outputs(run) for g in given)]
 
 
 def _in_a_child(command: str, argv: list[str], capture: bool) -> tuple[int, str]:

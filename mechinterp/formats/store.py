@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mechinterp.formats.errors import StoreError
+from mechinterp.formats.fingerprint import stale
 
 FORMAT_VERSION = 1
 META_FILE, ACTS_FILE, TOKENS_FILE = "meta.json", "acts.npy", "tokens.npy"
@@ -56,6 +57,9 @@ class StoreMeta:
     stats: dict = field(default_factory=dict)
     """mean_norm (of the rows written), n_rows, ... for normalisation on the JAX side."""
     shard: dict = field(default_factory=lambda: {"rank": 0, "world_size": 1})
+    inputs: dict = field(default_factory=dict)
+    """Content fingerprints of what the rows were computed from ({"the model's weights": ..., "the
+    corpus": ...}; mechinterp/formats/fingerprint.py): a store is resumed or kept only while they hold."""
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -80,6 +84,9 @@ class StoreMeta:
     IDENTITY = ("model", "weights", "hook", "d_model", "ctx", "keep_bos", "prepend_bos", "dtype", "n_windows", "corpus", "shard")
 
     def mismatches(self, other: StoreMeta) -> list[str]:
+        why = stale(self.inputs, other.inputs) if self.inputs else None  # stores written before fingerprints: unknown
+        if why:  # the cause; the fields it changed follow from it
+            return [f"{why} since it was written"]
         return [f"{k}: store has {getattr(self, k)!r}, asked for {getattr(other, k)!r}"
                 for k in self.IDENTITY if getattr(self, k) != getattr(other, k)]
 

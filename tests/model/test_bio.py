@@ -232,3 +232,26 @@ def test_bio_dump_killed_midway_resumes_to_the_same_bytes(residue_dump, tmp_path
             assert (out / h / name).read_bytes() == (ref / h / name).read_bytes(), (h, name)
     with np.load(out / "residues.npz") as a, np.load(ref / "residues.npz") as b:
         assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_bio_dump_refuses_stores_of_other_sequences(tmp_path, capfd):
+    """The same sequence file reordered draws other sequences: the stores (and their labels) made
+    from the old order are refused, not relabelled."""
+    from extract.bio.sequences import read_sequences
+    from mechinterp.cli import main as cli
+
+    seqs = read_sequences("abnativ:vh")[:24]
+    fasta = tmp_path / "seqs.fasta"
+    fasta.write_text("".join(f">{s.id}\n{s.sequence}\n" for s in seqs))
+    out = tmp_path / "acts"
+    argv = ["bio-dump", "--model", "sapiens-vh", "--sequences", str(fasta), "--n_sequences", "12", "--layer", "1",
+            "--ctx", "32", "--device", "cpu", "--no_progress", "--out", str(out)]
+    cli(argv)
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    fasta.write_text("".join(f">{s.id}\n{s.sequence}\n" for s in reversed(seqs)))
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    err = capfd.readouterr().err
+    assert e.value.code == 2 and "holds a different store (the sequences changed since it was written)" in err, err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before

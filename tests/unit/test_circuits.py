@@ -204,3 +204,23 @@ def test_cpr_and_cmd_by_hand():
     # ... here it falls by 0.1 on average but the paired differences are +0.5 / -0.3: within 2 SE
     noisy = monotonicity(torch.tensor([[0.1, 0.3], [0.5, 0.7], [0.0, 1.0]]))
     assert noisy["monotone_within_noise"] and noisy["largest_fall"] == pytest.approx(0.1)
+
+
+def test_saved_scores_of_other_weights_are_not_reused(tiny_model_factory, tmp_path):
+    """The circuit stage's score cache is keyed on the weights' content: weights changed in place
+    under the same model name and path drop the saved scores, with a line saying why."""
+    from types import SimpleNamespace
+
+    from extract.circuits.discover import _key
+    from extract.circuits.methods import ScoreCache
+
+    model = tiny_model_factory("llama")
+    cfg = SimpleNamespace(task="ioi", n_prompts=4, ig_steps=2, intervention="patching", selection="greedy", seed=0,
+                          batch=4)
+    path, said = tmp_path / "scores.pt", []
+    ScoreCache(path, _key(model, cfg)).put("eap", {"scores": torch.ones(2, 2)})
+    assert ScoreCache(path, _key(model, cfg), said.append).get("eap") is not None and not said
+    with torch.no_grad():
+        next(model.model.parameters()).mul_(1.01)
+    assert ScoreCache(path, _key(model, cfg), said.append).get("eap") is None
+    assert said == [f"  {path} holds scores for another weights_fingerprint: recomputing"]
