@@ -158,7 +158,8 @@ def dump_residues(cfg: BioDumpConfig, model=None) -> dict:
     writers, _ = _open_writers({h: out / h for h in names}, metas, say=print)
     res.meta = dict(model=model.name, sequences=cfg.sequences, n_drawn=cfg.n_sequences, n_sequences=len(seqs),
                     rejected=rejected, heldout=int(heldout.sum()), rows=len(res), windows=n_windows,
-                    ctx=cfg.ctx, hooks=names, regions=list(L.REGIONS), chains=list(L.CHAINS), species=cfg.species)
+                    ctx=cfg.ctx, hooks=names, regions=list(L.REGIONS), chains=list(L.CHAINS), species=cfg.species,
+                    inputs=inputs)
     if writers:
         _write(model, cfg, writers, seqs, res)
     res.save(out)

@@ -100,7 +100,14 @@ def open_sae_run(sae_dir: str | Path):
     if not (store_path / META_FILE).exists():
         raise ValueError(f"{sae_dir}: the store it was trained on ({store_path or 'not recorded'}) is gone; "
                          "re-run mechinterp bio-dump with the same settings")
-    return sae, open_store(store_path), load_residues(store_path.parent)
+    store, res = open_store(store_path), load_residues(store_path.parent)
+    if store.meta.inputs and res.meta.get("inputs", store.meta.inputs) != store.meta.inputs:
+        raise ValueError(f"{store_path.parent}: the residue labels were written for other sequences than the store "
+                         f"{store_path.name}; re-run mechinterp bio-dump into an empty --out")
+    if len(res) != store.n_rows:
+        raise ValueError(f"{store_path.parent}: {len(res)} residue labels for the {store.n_rows} rows of the store "
+                         f"{store_path.name}; re-run mechinterp bio-dump into an empty --out")
+    return sae, store, res
 
 
 def load_alignment(sae_dir: str | Path) -> tuple[list[str], dict[str, np.ndarray]]:
