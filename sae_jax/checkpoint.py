@@ -6,11 +6,13 @@ from __future__ import annotations
 import errno
 import logging
 import shutil
+import threading
 from pathlib import Path
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint.utils import TMP_DIR_SUFFIX
 
 from mechinterp.formats.errors import SAEError
 
@@ -61,11 +63,21 @@ class Checkpointer:
             self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(leaves),
                                                            meta=ocp.args.JsonSave(meta)), force=True)
             self.manager.wait_until_finished()
-        except Exception as e:
+        except BaseException as e:
+            self._drop_unfinished()
             if disk_full(e):
                 raise SAEError(f"the disk filled up while writing checkpoint {step} to {self.dir}; free some "
                                "space and re-run the same command to resume from the previous one") from None
             raise
+
+    def _drop_unfinished(self) -> None:
+        """Remove what a failed save left: orbax writes a checkpoint into a temporary folder and renames
+        it when complete; a failure (a full disk) leaves that folder behind, holding the space."""
+        for t in threading.enumerate():  # its writer threads first: one still running would recreate the folder
+            if t is not threading.current_thread() and not t.daemon:
+                t.join(timeout=60)
+        for tmp in self.dir.glob(f"*{TMP_DIR_SUFFIX}*"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def read_meta(self, step: int) -> dict:
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]

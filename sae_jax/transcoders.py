@@ -5,8 +5,9 @@
 
 Each layer trains in OUT/layer_{L}/ (checkpoints, export, figures): an interrupted run resumes in
 the layer it stopped in, and finished layers only re-export. At the end: OUT/transcoders.json
-(per-layer metrics), OUT/fvu_by_layer.png, and OUT/circuit_tracer/ (the set in circuit-tracer's
-format, when every layer of the model is there).
+(per-layer metrics; which layers of the dump have a complete export, which are unfinished or
+missing), OUT/fvu_by_layer.png, and OUT/circuit_tracer/ (the set in circuit-tracer's format, when
+every layer of the dump is complete; otherwise a warning names the layers it lacks).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mechinterp.formats.atomic import atomic_write_text
 from mechinterp.formats.layers import parse_layers
-from mechinterp.formats.sae import CFG, SAEError
+from mechinterp.formats.sae import SAEError
 from mechinterp.formats.store import META_FILE
-from mechinterp.formats.transcoder_set import SUMMARY, write_transcoder_set
+from mechinterp.formats.transcoder_set import SUMMARY, layer_export, set_layers, write_transcoder_set
 from mechinterp.views.figures import by_layer
 from sae_jax.config import TrainConfig
 from sae_jax.pipeline import train_sae
@@ -82,11 +84,19 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
                    worst_fvu=max(r["fvu"] for r in rows), wall_s=time.perf_counter() - t0)
     by_layer([r["layer"] for r in rows], {"FVU": [r["fvu"] for r in rows]}, out / "fvu_by_layer.png",
              "held-out FVU of mlp_out", f"transcoders, {model}")
-    exports = {L: out / f"layer_{L}" / "sae" for L in range(n_layers) if (out / f"layer_{L}" / "sae" / CFG).exists()}
-    if len(exports) == n_layers:
+    status = set_layers(out, n_layers)
+    summary.update(n_layers=n_layers, layers_complete=status["complete"], layers_unfinished=status["unfinished"],
+                   layers_missing=status["missing"], set_complete=len(status["complete"]) == n_layers)
+    if summary["set_complete"]:
+        exports = {L: layer_export(out, L) for L in status["complete"]}
         summary["circuit_tracer"] = str(write_transcoder_set(out / "circuit_tracer", exports, scan=f"{model}-{out.name}"))
         if scfg_kwargs.get("arch") == "topk":
             say("warning: circuit-tracer 0.5.0 (PyPI) has no TopK transcoders and reads this set as ReLU; "
                 "train with --arch batchtopk (exported as JumpReLU, which it loads exactly) to trace with it")
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
+    else:
+        lacking = sorted(status["unfinished"] + status["missing"])
+        say(f"warning: {out} is a partial set: layer(s) {', '.join(map(str, lacking))} of the dump's {n_layers} have no "
+            f"finished transcoder, so no circuit_tracer set is written; train them with "
+            f"`mechinterp train-transcoders --layers {','.join(map(str, lacking))}` (same --acts and --out)")
+    atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
     return summary

@@ -1,7 +1,11 @@
 """Causal tests of an antibody SAE's concept latents, after `mechinterp bio-eval` has aligned them:
 activation patching of masked-residue prediction (interventions/bio/patching.py), ablation of each
 concept's latents against random latents, and steering with a region latent
-(interventions/bio/concept_effects.py). Writes OUT/results.json, patching.png and effects.png."""
+(interventions/bio/concept_effects.py). Writes OUT/results.json, patching.png and effects.png.
+
+Each ablation's rise is read against the distribution of the random draws' rises
+(concept_effects.against_random): their mean and spread, a z-score, the interval 95% of random
+draws fall in, and a ratio to the random mean only where that mean is told apart from 0."""
 
 from __future__ import annotations
 

@@ -62,12 +62,39 @@ def held_out_sequences(res: Residues, n: int) -> tuple[list[str], np.ndarray]:
 MODES = {"masked": True, "unmasked": False}
 
 
+def against_random(rise: float, draws: np.ndarray) -> dict:
+    """A concept's rise against the rises of n random draws of as many latents: s = the draws' sample
+    s.d.; z_vs_random = (rise - mean) / s; random_rise_interval95 = mean +- t s sqrt(1 + 1/n), where 95%
+    of random draws fall (Student's t, n - 1 degrees of freedom); ratio_vs_random = rise / mean, only
+    where the mean's own 95% interval (mean +- t s / sqrt(n)) leaves out 0: a ratio to a mean that
+    cannot be told from 0 is noise, so it is null and ratio_vs_random_null says why."""
+    from scipy.stats import t as student
+
+    n, mean = len(draws), float(np.mean(draws))
+    out = dict(n_random=n, z_vs_random=None, random_rise_interval95=None, outside_random_interval95=None,
+               ratio_vs_random=None, ratio_vs_random_null=None)
+    if n < 2:
+        out["ratio_vs_random_null"] = "one random draw has no spread to judge it by; pass --n_random 2 or more"
+        return out
+    s, q = float(np.std(draws, ddof=1)), float(student.ppf(0.975, n - 1))
+    if s > 0:
+        out["z_vs_random"] = (rise - mean) / s
+    half, of_mean = q * s * float(np.sqrt(1 + 1 / n)), q * s / float(np.sqrt(n))
+    out["random_rise_interval95"] = [mean - half, mean + half]
+    out["outside_random_interval95"] = bool(abs(rise - mean) > half)
+    if abs(mean) > of_mean:
+        out["ratio_vs_random"] = rise / mean
+    else:
+        out["ratio_vs_random_null"] = (f"the random draws' mean rise {mean:+.2g} is within {of_mean:.2g} of 0 (its 95% "
+                                       f"interval over {n} draws): a ratio to it would be noise; read z_vs_random")
+    return out
+
+
 def ablation(model, sae, hook: str, seqs, labels_of, concept_latents: dict[str, list[int]], concept_index: dict,
              live: np.ndarray, n_random: int = 5, mask_fraction: float = 0.15, seed: int = 0) -> dict:
     """Per concept and mode (masked, unmasked): mean rise in the true residue's CE at residues with /
-    without the concept, for its latents and for n_random draws of as many random live latents;
-    ratio_vs_random divides the concept's rise by the size of a random draw's (the magnitude of
-    their mean plus their standard deviation)."""
+    without the concept, for its latents and for n_random draws of as many random live latents, read
+    against the draws' spread (against_random)."""
     from tqdm import tqdm
 
     W_dec = sae.W_dec.float()
@@ -104,7 +131,7 @@ def ablation(model, sae, hook: str, seqs, labels_of, concept_latents: dict[str, 
             out.setdefault(name, {"latents": list(map(int, latents))})[mode] = dict(
                 measured_with_concept=int(has.sum()), concept_rise=on, elsewhere_rise=off, random_rise=float(r_mean),
                 random_rise_spread=float(r_std), random_rise_elsewhere=float(random[:, 1].mean()),
-                ratio_vs_random=on / max(abs(r_mean) + r_std, 1e-6), selectivity=on / max(abs(off), 1e-6))
+                selectivity=on / max(abs(off), 1e-6), **against_random(on, random[:, 0]))
     return out
 
 

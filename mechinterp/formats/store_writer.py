@@ -147,7 +147,9 @@ class FolderLock:
     """An exclusive lock on an output folder while one process writes it (flock: released by the OS
     when the process dies, so a killed run never leaves a stale lock). The lock file holds the
     writer's pid, for the message a second writer gets, and goes when the run ends (one a killed run
-    left behind is taken over: the OS released its lock)."""
+    left behind is taken over: the OS released its lock). A writer refused, here or by a later check
+    while it holds the lock (another store of the same dump held elsewhere, a store that does not
+    match), leaves the lock file as it found it: its bytes, its times, or no file."""
 
     NAME = "writer.lock"
     ERROR: type[Exception] = LabError
@@ -155,31 +157,67 @@ class FolderLock:
     def __init__(self, path: str | Path, what: str = "another run"):
         self.path, self.what, self.file = Path(path), what, None
         self.made_dir = not self.path.exists()
+        self.found: tuple[bytes, int, int] | None = None
+        """The lock file as this writer found it (bytes, atime_ns, mtime_ns), None when there was none."""
 
     def __enter__(self) -> FolderLock:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path / self.NAME, "a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "unknown"
-            self.file.close()
-            raise self.ERROR(f"{self.path} is being written by {self.what} (pid {holder}); wait for it to "
-                             "finish, or choose another --out") from None
+        lock = self.path / self.NAME
+        while True:
+            try:
+                st = lock.stat()
+                self.found = (lock.read_bytes(), st.st_atime_ns, st.st_mtime_ns)
+            except FileNotFoundError:
+                self.found = None
+            self.file = open(lock, "a+")  # neither truncates nor writes: a refused writer changes no byte
+            try:
+                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.file.seek(0)
+                holder = self.file.read().strip() or "unknown"
+                self.file.close()
+                raise self.ERROR(f"{self.path} is being written by {self.what} (pid {holder}); wait for it to "
+                                 "finish, or choose another --out") from None
+            if _same_file(self.file, lock):
+                break
+            self.file.close()  # its last holder removed it between our open and our flock: lock the new one
         self.file.truncate(0)
         self.file.write(str(os.getpid()))
         self.file.flush()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.file.close()
-        if self.made_dir and [p.name for p in self.path.iterdir()] == [self.NAME]:
-            shutil.rmtree(self.path)  # refused before writing anything: no trace left
-        elif self.NAME != StoreLock.NAME:
-            (self.path / self.NAME).unlink(missing_ok=True)
+    def __exit__(self, exc_type, *exc) -> None:
+        lock = self.path / self.NAME
+        try:
+            if self.made_dir and [p.name for p in self.path.iterdir()] == [self.NAME]:
+                shutil.rmtree(self.path)  # nothing written beside the lock: no trace left
+            elif exc_type is not None:
+                self._restore(lock)
+            elif self.NAME != StoreLock.NAME:
+                lock.unlink(missing_ok=True)
+        finally:
+            self.file.close()  # after the unlink: the lock is held until its file is gone
+
+    def _restore(self, lock: Path) -> None:
+        """The lock file as this writer found it (a run that failed or was refused leaves no pid of its own)."""
+        if self.found is None:
+            lock.unlink(missing_ok=True)
+            return
+        data, atime, mtime = self.found
+        fd = self.file.fileno()
+        os.ftruncate(fd, 0)
+        os.write(fd, data)  # the file is in append mode: at offset 0 after the truncate
+        os.utime(fd, ns=(atime, mtime))
+
+
+def _same_file(file, path: Path) -> bool:
+    try:
+        a, b = os.fstat(file.fileno()), path.stat()
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 class StoreLock(FolderLock):

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from mechinterp.formats.sae import SAEError, kind, load_export
+from mechinterp.formats.atomic import atomic_path, atomic_write_text
+from mechinterp.formats.sae import CFG, WEIGHTS, SAEError, kind, load_export
 
 CONFIG = "config.yaml"
 SUMMARY = "transcoders.json"
@@ -41,6 +42,22 @@ def layer_file(layer: int) -> str:
     return f"layer_{layer}.safetensors"
 
 
+def layer_export(set_dir: str | Path, layer: int) -> Path:
+    """Where `mechinterp train-transcoders` exports layer L of a set (SAELens layout, mechinterp.formats.sae)."""
+    return Path(set_dir) / f"layer_{layer}" / "sae"
+
+
+def set_layers(set_dir: str | Path, n_layers: int | None = None) -> dict:
+    """Which layers 0..n_layers-1 of a trained set are complete (an export with its weights and its
+    cfg, written after the weights), unfinished (training begun, no export yet, or one cut short
+    before its cfg) or missing (never begun). n_layers None: up to the last layer begun."""
+    begun = sorted(int(p.name[6:]) for p in Path(set_dir).glob("layer_*") if p.is_dir() and p.name[6:].isdigit())
+    n = n_layers if n_layers is not None else (max(begun) + 1 if begun else 0)
+    done = [L for L in range(n) if all((layer_export(set_dir, L) / f).is_file() for f in (WEIGHTS, CFG))]
+    return {"n_layers": n, "complete": done, "unfinished": [L for L in begun if L < n and L not in done],
+            "missing": [L for L in range(n) if L not in done and L not in begun]}
+
+
 def write_transcoder_set(out: str | Path, exports: dict[int, str | Path], scan: str) -> Path:
     """exports: layer -> SAELens-layout transcoder export folder, for every layer 0..n-1."""
     out = Path(out)
@@ -49,6 +66,7 @@ def write_transcoder_set(out: str | Path, exports: dict[int, str | Path], scan: 
         missing = sorted(set(range(max(layers) + 1)) - set(layers))
         raise SAEError(f"circuit-tracer needs a transcoder for every layer 0..{max(layers)}; missing {missing}")
     out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG).unlink(missing_ok=True)  # written last: a set cut short is not read as one
     acts, ks, models = set(), set(), set()
     for layer in layers:
         w, cfg = load_export(exports[layer])
@@ -63,7 +81,8 @@ def write_transcoder_set(out: str | Path, exports: dict[int, str | Path], scan: 
             tensors["W_skip"] = w["W_skip"]
         if act == "jumprelu":
             tensors["activation_function.threshold"] = w["threshold"]
-        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}, str(out / layer_file(layer)))
+        with atomic_path(out / layer_file(layer)) as tmp:
+            save_file({k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}, str(tmp))
     if len(acts) > 1 or len(ks) > 1 or len(models) > 1:
         raise SAEError(f"the layers' transcoders differ in activation {sorted(acts)}, k {sorted(ks, key=str)} or "
                        f"model {sorted(models, key=str)}; one set shares them")
@@ -71,7 +90,7 @@ def write_transcoder_set(out: str | Path, exports: dict[int, str | Path], scan: 
              "feature_output_hook": OUTPUT_HOOK, "scan": scan}
     if acts == {"topk"}:
         lines.update(activation="topk", k=ks.pop())
-    (out / CONFIG).write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in lines.items()))
+    atomic_write_text(out / CONFIG, "".join(f"{k}: {json.dumps(v)}\n" for k, v in lines.items()))
     return out
 
 

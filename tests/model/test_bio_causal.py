@@ -66,7 +66,12 @@ def test_ablation_removes_exactly_the_latents_contribution(residue_dump, exact_s
     mean_rise = (r["concept_rise"] * n_on + r["elsewhere_rise"] * (n - n_on)) / n
     assert mean_rise == pytest.approx(clamped - clean, rel=1e-4, abs=1e-5)
     assert r["random_rise"] > 0
-    assert r["ratio_vs_random"] == pytest.approx(r["concept_rise"] / (r["random_rise"] + r["random_rise_spread"]))
+    # the two random draws are the same d latents (the only other live ones), so their rises agree exactly:
+    # no spread, no z; the interval is the point itself and the ratio is to a mean that is not 0
+    assert r["random_rise_spread"] == 0.0 and r["n_random"] == 2 and r["z_vs_random"] is None
+    assert r["random_rise_interval95"] == [r["random_rise"], r["random_rise"]]
+    assert r["outside_random_interval95"] is (r["concept_rise"] != r["random_rise"])
+    assert r["ratio_vs_random"] == pytest.approx(r["concept_rise"] / r["random_rise"]) and r["ratio_vs_random_null"] is None
 
 
 def test_bio_browse_and_bio_causal_commands(exact_sae, capsys):
@@ -86,9 +91,14 @@ def test_bio_browse_and_bio_causal_commands(exact_sae, capsys):
     assert s["region_latent"]["shift_score"][1] != pytest.approx(s["region_latent"]["shift_score"][0])
     assert s["region_latent"]["shift_fraction"][0] == 0.0
     assert set(r["ablation"]["region:CDR3"]) == {"latents", "masked", "unmasked"}
+    for mode in ("masked", "unmasked"):  # one random draw: no spread, so no z, no interval and no ratio
+        m = r["ablation"]["region:CDR3"][mode]
+        assert m["n_random"] == 1 and m["z_vs_random"] is None and m["random_rise_interval95"] is None
+        assert m["ratio_vs_random"] is None and m["ratio_vs_random_null"].startswith("one random draw has no spread")
     for png in ("patching.png", "effects.png"):
         assert (sae / "bio_causal" / png).stat().st_size > 10_000
-    assert "ablating" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "ablating" in said and "no ratio: one random draw has no spread to judge it by" in said
 
 
 def test_bio_causal_refuses_an_sae_not_yet_aligned(tmp_path, capsys):

@@ -12,7 +12,10 @@ from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import METRICS
 from mechinterp.views.html import img, load_json, page, table
 
-ABLATION_KEYS = ("concept_rise", "elsewhere_rise", "random_rise", "random_rise_spread", "ratio_vs_random")
+ABLATION_KEYS = ("concept_rise", "elsewhere_rise", "random_rise", "random_rise_spread", "n_random",
+                 "random_rise_interval95", "z_vs_random", "ratio_vs_random", "ratio_vs_random_null")
+"""Per concept and mode, from bio-causal's results.json: ratio_vs_random is null (and
+ratio_vs_random_null says why) where the random draws' mean cannot be told from 0."""
 
 
 def bio_headline(run: Path) -> dict:
@@ -33,8 +36,8 @@ def bio_headline(run: Path) -> dict:
         out["masked_residue_loss"] = ev["masked_residue_loss"]
     causal = load_json(sae_dir / "bio_causal" / RESULTS)
     if causal:
-        out["ablation"] = {c: {mode: {k: e[mode][k] for k in ABLATION_KEYS} for mode in ("masked", "unmasked")}
-                           for c, e in causal["ablation"].items()}
+        out["ablation"] = {c: {mode: {k: e[mode].get(k) for k in ABLATION_KEYS} for mode in ("masked", "unmasked")
+                               if mode in e} for c, e in causal["ablation"].items()}
         out["steering"] = causal["steering"]
     return out
 
@@ -78,8 +81,8 @@ def write_bio_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
     if causal:
         parts += ["<h2>5. Causal tests</h2>",
                   table([{"concept": c, "residues": mode, "latents": len(e["latents"]),
-                           **{k: e[mode][k] for k in ABLATION_KEYS}}
-                          for c, e in causal["ablation"].items() for mode in ("masked", "unmasked")]),
+                           **{k: e[mode].get(k) for k in ABLATION_KEYS}}
+                          for c, e in causal["ablation"].items() for mode in ("masked", "unmasked") if mode in e]),
                   img(sae_dir / "bio_causal" / "effects.png", "ablation against random latents; steering"),
                   img(sae_dir / "bio_causal" / "patching.png", "activation patching of masked residues")]
     (run / "report.html").write_text(page(parts, f"mechinterp bio: {run.name}"))
