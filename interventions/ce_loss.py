@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from interventions.sae import SAERun, TorchSAE
 from interventions.splice import spliced
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.reading import read_json
 from mechinterp.formats.sae import METRICS
 
 
@@ -137,7 +138,7 @@ def merge_metrics(sae_dir: str | Path, section: str, values: dict) -> Path:
     """Add `values` under `section` to the SAE's metrics.json, keeping what the JAX side wrote.
     Written to a temporary file and renamed, so an interrupted write loses nothing."""
     path = Path(sae_dir) / METRICS
-    current = json.loads(path.read_text()) if path.exists() else {}
+    current = read_json(path, "delete it and re-run the evaluation") if path.exists() else {}
     current[section] = values
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(current, indent=2))

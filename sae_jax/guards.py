@@ -35,7 +35,7 @@ def run_settings(store, scfg: SAEConfig, tcfg: TrainConfig, members: list[dict] 
               "store target hook": store.out.meta.hook if paired else None,
               "store inputs": {**meta.inputs, **({"target": store.out.meta.inputs} if paired else {})}})
     s.update(to_dict(scfg))
-    s.update({k: v for k, v in to_dict(tcfg).items() if k not in RESULT_FREE})
+    s.update({k: v for k, v in to_dict(tcfg).items() if k not in RESULT_FREE and (k != "skip_init" or scfg.skip)})
     s.update(lr=tcfg.lr_for(scfg.d_sae), l1=tcfg.l1_for(scfg.arch),
              sweep_members=members or "none (one SAE)")
     return json.loads(json.dumps(s))
@@ -48,10 +48,12 @@ def check_resume(saved: dict | None, asked: dict, ckpt_dir) -> None:
                        "settings; use another --out (or delete that one) to train afresh")
     unknown = {"store inputs"} - set(saved)  # checkpoints made before stores recorded their inputs
     differ = [k for k in asked if k not in unknown and saved.get(k) != asked[k]] + [k for k in saved if k not in asked]
-    if "store inputs" in differ:
+    if "store inputs" in differ and set(differ) <= {"store inputs", "store mean_norm"} and \
+            stale(saved["store inputs"], asked["store inputs"]):  # the same site's activations, recomputed
         raise SAEError(f"the activations changed since the checkpoint in {ckpt_dir} was made "
                        f"({stale(saved['store inputs'], asked['store inputs'])}); delete that folder (or use "
                        "another --out) to train on them afresh")
+    differ = [k for k in differ if k != "store inputs"] or differ  # the store fields that changed say more
     if differ:
         k = differ[0]
         more = f" (also {', '.join(differ[1:4])}{' ...' if len(differ) > 4 else ''})" if len(differ) > 1 else ""

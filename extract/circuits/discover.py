@@ -173,8 +173,9 @@ def _head(name: str) -> tuple[int, int] | None:
 
 def _key(model, cfg: CircuitConfig) -> dict:
     """What the saved scores and curves depend on."""
-    return {"model": model.name, "weights": model.weights, "weights_fingerprint": model.fingerprint} | {k: getattr(cfg, k) for k in (
-        "task", "n_prompts", "ig_steps", "intervention", "selection", "seed", "batch")}
+    settings = ("task", "n_prompts", "ig_steps", "intervention", "selection", "seed", "batch")
+    return {"model": model.name, "weights": model.weights, "weights_fingerprint": model.fingerprint} | {
+        k: getattr(cfg, k) for k in settings}
 
 
 def _reference(model, graph, task, cfg) -> torch.Tensor:

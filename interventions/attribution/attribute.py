@@ -48,6 +48,9 @@ class AttributionConfig:
     """Most feature rows computed (the most influential first); the rest leave the graph."""
     update_interval: int = field(default=16, metadata=bounds(1))
     """Batches between updates of the influence ranking when features are selected."""
+    target_tokens: tuple[int, ...] = field(default=(), metadata={"repeat": True, "flag": "target_token"})
+    """Token ids whose logits the graph explains (circuit-tracer's attribution targets; repeatable);
+    none: the top tokens covering desired_logit_prob."""
     sink_positions: int = field(default=1, metadata=bounds(1))
     """Leading positions (BOS first) whose MLP outputs stay real, with no feature or error nodes: their
     writes become bias (circuit-tracer: 1; 4 for Gemma instruct models)."""
@@ -87,13 +90,20 @@ def _features(model, tcs, cache: frozen.PromptCache) -> _Prompt:
     return _Prompt(torch.cat(feats), torch.cat(acts), torch.cat(pres), torch.stack(errors), writes, biases)
 
 
-def logit_targets(model, logits: torch.Tensor, max_n: int, prob: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(token ids, probabilities, demeaned unembedding rows [k, d]) of the smallest set of top tokens
-    covering `prob` of the last position's distribution, at most max_n."""
+def logit_targets(model, logits: torch.Tensor, max_n: int, prob: float,
+                  targets: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(token ids, probabilities, demeaned unembedding rows [k, d]) of the `targets`, or else of the
+    smallest set of top tokens covering `prob` of the last position's distribution, at most max_n."""
     probs = torch.softmax(logits[0, -1].float(), -1)
+    W_U = model.model.get_output_embeddings().weight.float()
+    if targets:
+        bad = [t for t in targets if not 0 <= t < len(probs)]
+        if bad:
+            raise ValueError(f"--target_token {bad[0]} is not a token id of {model.name} (0..{len(probs) - 1})")
+        ids = torch.tensor(targets)
+        return ids, probs[ids], W_U[ids] - W_U.mean(0)
     top = probs.topk(max_n)
     k = min(int(torch.searchsorted(top.values.cumsum(0), torch.tensor(prob))) + 1, max_n)
-    W_U = model.model.get_output_embeddings().weight.float()
     return top.indices[:k], top.values[:k], W_U[top.indices[:k]] - W_U.mean(0)
 
 
@@ -177,7 +187,8 @@ def attribute(model, tcs: dict, tokens: torch.Tensor, cfg: AttributionConfig = A
                          f"{cfg.sink_positions}: nothing left to explain; pass a longer prompt")
     cache = frozen.record(model, tokens, cfg.sink_positions)
     prompt = _features(model, tcs, cache)
-    logit_ids, logit_probs, logit_vecs = logit_targets(model, cache.logits, cfg.max_n_logits, cfg.desired_logit_prob)
+    logit_ids, logit_probs, logit_vecs = logit_targets(model, cache.logits, cfg.max_n_logits, cfg.desired_logit_prob,
+                                                       cfg.target_tokens)
     sources = _Sources(prompt, tcs, cache.embed.float(), n_layers, n_pos)
     fz = _Frozen(model, tcs, cache, cache.embed.float(), prompt.writes, cfg.batch)
     n_feat, n_src = len(prompt.features), len(prompt.features) + n_layers * n_pos + n_pos
@@ -188,6 +199,9 @@ def attribute(model, tcs: dict, tokens: torch.Tensor, cfg: AttributionConfig = A
     logit_rows = torch.cat([run([(-1, n_pos - 1, v) for v in logit_vecs[i:i + cfg.batch]])[:len(logit_vecs[i:i + cfg.batch])]
                             for i in range(0, len(logit_vecs), cfg.batch)])
     feature_rows = torch.zeros(min(n_feat, cfg.max_feature_nodes), n_src)
+    if n_feat > cfg.max_feature_nodes and progress:
+        print(f"{n_feat:,} features are active; the graph gives rows to the {cfg.max_feature_nodes:,} of most influence "
+              f"(--max_feature_nodes); the other {n_feat - cfg.max_feature_nodes:,} are left out of it", file=sys.stderr)
     order = _select_and_compute(prompt, tcs, run, logit_rows, logit_probs, feature_rows, cfg, progress, t0)
     exact = _exactness(model, tcs, cache, prompt, logit_vecs, fz, feature_rows, order, logit_rows)
     fz = run = None  # the frozen forward's graph (about 1 GB for 64 tokens) goes before the adjacency is built

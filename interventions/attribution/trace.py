@@ -30,8 +30,8 @@ from interventions.replacement import check_fits, load_transcoders
 from mechinterp.formats.attribution_graph import GRAPH_NPZ, Graph, load_graph
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
-from mechinterp.formats.results import RESULTS
 from mechinterp.formats.fingerprint import combine, fingerprint, stale
+from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, WEIGHTS, SAEError
 
 
@@ -45,7 +45,8 @@ class TraceConfig(AttributionConfig):
     out: str | None = None
     """Output folder (None: runs/trace/<the prompt's first words>-<a hash of the whole prompt>)."""
     answer: str | None = None
-    """The expected next token (e.g. ' Mary'): the run says whether the model gets it right."""
+    """The expected next token (e.g. ' Mary'; one token): the graph explains its logit, and the run says
+    whether the model gets it right (none: the top tokens' logits)."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps."""
     node_threshold: float = field(default=0.8, metadata=bounds(0, 1, open_low=True))
@@ -87,6 +88,11 @@ def load_set(model, set_dir: str) -> dict:
 
 def _tokens(model, cfg: TraceConfig) -> torch.Tensor:
     tokens = model.to_tokens(cfg.prompt)
+    special = (set(model.tokenizer.all_special_ids) | {model.bos_token_id, model.eos_token_id}) - {None}
+    if all(int(t) in special for t in tokens[0, 1 if model.bos_token_id is not None else 0:]):
+        # a graph of special tokens alone explains nothing, and its replacement score is 1.0 by construction
+        raise ValueError(f"--prompt {cfg.prompt!r} has no ordinary token after the BOS, only special tokens of "
+                         f"{model.name}'s tokenizer; pass text whose next token the graph should explain")
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     if limit and tokens.shape[1] > limit:
         raise ValueError(f"the prompt is {tokens.shape[1]} tokens (BOS included) but {model.name} reads at most "
@@ -101,9 +107,21 @@ def _inputs(model, tcs) -> dict[str, str]:
                                            for L, tc in sorted(tcs.items())})}
 
 
-def _graph(model, tcs, tokens, cfg: TraceConfig, out: Path) -> Graph:
-    settings = {k: getattr(cfg, k) for k in AttributionConfig.__dataclass_fields__}
-    key = dict(prompt=cfg.prompt, set=str(Path(cfg.set).resolve()), model=model.name, config=settings)
+def _answer_token(model, cfg: TraceConfig) -> tuple[int, ...]:
+    """The token id of --answer, as the graph's target (none without --answer)."""
+    if cfg.answer is None:
+        return ()
+    ids = model.tokenizer(cfg.answer, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise ValueError(f"--answer {cfg.answer!r} is {len(ids)} tokens for {model.name}'s tokenizer; pass one "
+                         "token (mind the leading space: ' Mary')")
+    return tuple(ids)
+
+
+def _graph(model, tcs, tokens, cfg: TraceConfig, out: Path, targets: tuple[int, ...]) -> Graph:
+    settings = {k: getattr(cfg, k) for k in AttributionConfig.__dataclass_fields__} | {"target_tokens": targets}
+    key = json.loads(json.dumps(dict(prompt=cfg.prompt, set=str(Path(cfg.set).resolve()), model=model.name,
+                                     config=settings)))  # as graph.json holds it: lists, not tuples
     inputs = _inputs(model, tcs)
     if (out / GRAPH_NPZ).exists():
         g = load_graph(out)
@@ -169,17 +187,19 @@ def trace(cfg: TraceConfig, model=None) -> dict:
         if not name:
             raise SAEError(f"no transcoders under {cfg.set} (layer_{{L}}/sae); train them with `mechinterp train-transcoders`")
         model = load_model(name, device=cfg.device)
+    tokens = _tokens(model, cfg)  # a bad prompt or answer is refused before the set loads
+    targets = cfg.target_tokens or _answer_token(model, cfg)
     tcs = load_set(model, cfg.set)
-    tokens = _tokens(model, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    g = _graph(model, tcs, tokens, cfg, out)
-    top = model.tokenizer.decode([int(g.logit_tokens[0])])
+    g = _graph(model, tcs, tokens, cfg, out, targets)
     verdict = None
     if cfg.answer is not None:
+        with torch.no_grad():
+            top = model.tokenizer.decode([int(model.model(tokens.to(model.device)).logits[0, -1].argmax())])
         verdict = top == cfg.answer
         if not verdict:
-            print(f"warning: {model.name} does not answer {cfg.answer!r} (its top token is {top!r}, "
-                  f"p={g.logit_probs[0]:.2f}); tracing its top logit anyway", file=sys.stderr)
+            print(f"warning: {model.name} does not answer {cfg.answer!r} (its top token is {top!r}); the graph "
+                  f"explains the logit of {cfg.answer!r} (p={g.logit_probs[0]:.3f}) as asked", file=sys.stderr)
     full = scores(g.adjacency, g.n_features, g.n_errors, g.logit_probs)
     pr = prune(g.adjacency, g.n_features, g.n_pos, g.logit_probs, cfg.node_threshold, cfg.edge_threshold,
                cfg.max_graph_features)

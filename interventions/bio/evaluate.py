@@ -15,6 +15,7 @@ import torch
 from interventions.bio import alignment
 from interventions.bio.masked_loss import loss_recovered
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.reading import read_npz
 from mechinterp.formats.residues import load_residues
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.store import META_FILE
@@ -115,8 +116,10 @@ def load_alignment(sae_dir: str | Path) -> tuple[list[str], dict[str, np.ndarray
     path = Path(sae_dir) / "bio_eval" / "alignment.npz"
     if not path.exists():
         raise ValueError(f"{sae_dir} has no bio_eval/alignment.npz; run `mechinterp bio-eval --sae {sae_dir}` first")
-    with np.load(path) as z:
-        return [str(n) for n in z["concepts"]], {k: z[k] for k in z.files}
+    arrays = read_npz(path, None, f"re-run `mechinterp bio-eval --sae {sae_dir}`")
+    if "concepts" not in arrays:
+        raise ValueError(f"{path} has no concepts array; re-run `mechinterp bio-eval --sae {sae_dir}`")
+    return [str(n) for n in arrays["concepts"]], arrays
 
 
 def evaluate(cfg: BioEvalConfig) -> dict:

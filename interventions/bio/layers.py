@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mechinterp.formats.reading import read_json
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import METRICS
 
@@ -14,8 +15,8 @@ def compare_layers(evals: dict[int, Path], out: Path) -> dict:
     """evals: layer -> that layer's bio_eval/results.json (bio-eval's output)."""
     from mechinterp.views.figures import alignment_by_layer
 
-    runs = {layer: json.loads(Path(p).read_text()) for layer, p in sorted(evals.items())}
-    saes = {layer: json.loads((Path(p).parents[1] / METRICS).read_text()) for layer, p in evals.items()}
+    runs = {layer: read_json(p, "re-run mechinterp bio-eval on that layer") for layer, p in sorted(evals.items())}
+    saes = {layer: read_json(Path(p).parents[1] / METRICS, "re-train that layer's SAE") for layer, p in evals.items()}
     first = next(iter(runs.values()))
     kinds, concepts = list(first["aligned_pairs"]), list(first["concepts"])
     per_layer = [dict(layer=layer, hook=r["hook"], units=r["units"], units_aligned=r["units_aligned"],

@@ -14,7 +14,6 @@ its name to the SAE's metrics.json (a metric already there is kept unless --reru
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from interventions.ce_loss import EvalConfig, ce_loss_recovered, heldout_tokens, merge_metrics
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.fingerprint import fingerprint, stale
+from mechinterp.formats.reading import read_json
 from mechinterp.formats.sae import CFG, WEIGHTS, read_cfg, store_path
 from mechinterp.formats.sae import METRICS as METRICS_FILE
 from mechinterp.formats.store import META_FILE, TOKENS_FILE
@@ -87,7 +87,7 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
         model, sae = cfg.load()
     hook = sae.check_fits(model)
     path = Path(cfg.sae) / METRICS_FILE
-    done = json.loads(path.read_text()) if path.exists() else {}
+    done = read_json(path, "delete it and re-run the evaluation") if path.exists() else {}
     inputs = {name: _inputs(name, cfg, model) for name in cfg.metric_list()}
     todo = []
     for name, made in inputs.items():

@@ -23,6 +23,7 @@ from mechinterp.cli import STAGES as CLI_STAGES
 from mechinterp.cli.flags import argv_for, check
 from mechinterp.cli.stages import flag_error
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.reading import read_json
 
 SCALE = {"tiny": 0.25, "demo": 1.0, "full": 4.0}
 """How much longer than its demo-size time each size's stage takes (for the ETA)."""
@@ -100,7 +101,7 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
     argvs = {s.name: stage_argv(s, run, cfg, sizes) for s in stages}  # every setting checked before any stage runs
     run.mkdir(parents=True, exist_ok=True)
     record_path = run / "stages.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record = read_json(record_path, "delete it (the stages' outputs are kept)") if record_path.exists() else {}
     t_start = time.perf_counter()
     remaining = sum(expected_s[s.name] for s in stages) * SCALE[cfg.size]
     for i, stage in enumerate(stages, 1):

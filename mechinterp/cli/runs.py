@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
+from mechinterp.formats.reading import read_json
 from mechinterp.formats.store import META_FILE
+from mechinterp.formats.store_writer import FolderLock
 
 RUNS = "runs"
 """Default parent of every stage's outputs (relative to the working directory)."""
+CLAIM = "inputs.json"
+"""In a stage's output folder: the inputs whose results it holds (see `claimed`)."""
 
 
 def runs_root(runs_dir: str | Path | None = None) -> Path:
@@ -21,11 +27,33 @@ def under_runs(*parts: str) -> str:
     return str(Path(RUNS, *parts))
 
 
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def identity(value: str) -> str:
+    """What names an input: an existing path by where it is (absolute), anything else as given."""
+    try:
+        path = Path(value).expanduser()
+        return str(path.resolve()) if path.exists() else value
+    except (OSError, ValueError):  # a text too long, or with a NUL, to be a path
+        return value
+
+
 def model_dir_name(model: str) -> str:
-    """A model name as one folder name: a local model directory by its own name, owner/name -> owner--name."""
+    """A model name as one folder name: owner/name -> owner--name; a local model directory by its own
+    name and a short hash of where it is (two folders of one name never share a default folder)."""
     if Path(model).exists():
-        model = Path(model).resolve().name
+        return input_name(model)
     return re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")
+
+
+def input_name(path: str) -> str:
+    """A folder name for an input given by path: its name (an SAE export by its run's, <run>/sae) and
+    a short hash of where it is."""
+    p = Path(identity(path))
+    name = p.parent.name if p.name == "sae" else p.name
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-') or 'input'}-{_short_hash(str(p))}"
 
 
 def default_store_dir(model: str, hook: str, runs_dir: str | Path | None = None) -> Path:
@@ -51,8 +79,37 @@ def single_store(model: str, runs_dir: str | Path | None = None) -> Path:
     return stores[0]
 
 
-def text_dir_name(text: str, words: int = 40) -> str:
+def text_dir_name(text: str, *others: str, words: int = 40) -> str:
     """A folder name for a text input (a prompt): its first characters as a slug, then a short hash
-    of the whole text, so two texts never share a folder (non-ASCII ones included)."""
+    of the whole text and of the `others` it is read with (identities of paths), so two inputs never
+    share a folder (non-ASCII texts included)."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:words] or "prompt"
-    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return f"{slug}-{_short_hash(chr(0).join([text, *map(identity, others)]))}"
+
+
+def saes_name(saes: list[str]) -> str:
+    """A folder name for a list of SAEs: how many, and a short hash of which."""
+    return f"{len(saes)}_saes-{_short_hash(chr(0).join(identity(s) for s in saes))}"
+
+
+def sequences_name(spec: str) -> str:
+    """A folder name for a sequence set: a packaged set by its name, a file by input_name."""
+    return input_name(spec) if Path(spec).expanduser().exists() else re.sub(r"[^A-Za-z0-9._-]+", "-", spec)
+
+
+@contextmanager
+def claimed(out: str | Path, stage: str, **inputs: str):
+    """Hold `out` while `stage` writes its results for `inputs` (flag name -> value) into it: refused
+    while another process writes there (with its pid), and when `out` holds the results of other
+    inputs; the inputs are recorded in out/inputs.json when the work ends well."""
+    out, current = Path(out), {f"--{k}": identity(str(v)) for k, v in inputs.items()}
+    held = read_json(out / CLAIM, "delete it if the folder's results are no longer wanted") \
+        if (out / CLAIM).exists() else {}
+    for flag, value in current.items():
+        if flag in held and held[flag] != value:
+            raise ValueError(f"{out} holds the results of another {flag} ({held[flag]}); pass another --out, "
+                             "or delete that folder")
+    with FolderLock(out, f"another {stage}"):
+        yield
+        if current:
+            (out / CLAIM).write_text(json.dumps({**held, **current}, indent=1))

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mechinterp.formats.atomic import atomic_path, atomic_write_text
+from mechinterp.formats.errors import LabError
+from mechinterp.formats.reading import read_json, read_npz
+
 GRAPH_NPZ, GRAPH_JSON = "graph.npz", "graph.json"
 ARRAYS = ("adjacency", "features", "activations", "tokens", "logit_tokens", "logit_probs", "errors_norm")
 
@@ -57,10 +61,9 @@ class Graph:
     def save(self, out: str | Path) -> Path:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / (GRAPH_NPZ + ".tmp.npz")
-        np.savez(tmp, **{k: getattr(self, k) for k in ARRAYS})
-        tmp.replace(out / GRAPH_NPZ)
-        (out / GRAPH_JSON).write_text(json.dumps(dict(n_layers=self.n_layers, meta=self.meta), indent=2))
+        with atomic_path(out / GRAPH_NPZ) as tmp:
+            np.savez(tmp, **{k: getattr(self, k) for k in ARRAYS})
+        atomic_write_text(out / GRAPH_JSON, json.dumps(dict(n_layers=self.n_layers, meta=self.meta), indent=2))
         return out
 
 
@@ -68,6 +71,8 @@ def load_graph(path: str | Path) -> Graph:
     path = Path(path)
     if not (path / GRAPH_NPZ).exists():
         raise FileNotFoundError(f"no {GRAPH_NPZ} in {path}; make one with `mechinterp trace`")
-    head = json.loads((path / GRAPH_JSON).read_text())
-    with np.load(path / GRAPH_NPZ) as z:
-        return Graph(**{k: z[k] for k in ARRAYS}, n_layers=int(head["n_layers"]), meta=head["meta"])
+    fix = "delete the folder and re-run mechinterp trace"
+    head = read_json(path / GRAPH_JSON, fix)
+    if not isinstance(head.get("n_layers"), int) or not isinstance(head.get("meta"), dict):
+        raise LabError(f"{path / GRAPH_JSON} lacks n_layers or meta: it is not an attribution graph's; {fix}")
+    return Graph(**read_npz(path / GRAPH_NPZ, ARRAYS, fix), n_layers=head["n_layers"], meta=head["meta"])

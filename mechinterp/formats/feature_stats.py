@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mechinterp.formats.atomic import atomic_path, atomic_write_text
+from mechinterp.formats.reading import read_json, read_npz
+
 STATS_NPZ, STATS_JSON = "feature_stats.npz", "feature_stats.json"
 
 
@@ -33,8 +36,9 @@ class FeatureStats:
     def save(self, out: str | Path) -> Path:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out / STATS_NPZ, **self.arrays)
-        (out / STATS_JSON).write_text(json.dumps(self.summary, indent=2))
+        with atomic_path(out / STATS_NPZ) as tmp:
+            np.savez_compressed(tmp, **self.arrays)
+        atomic_write_text(out / STATS_JSON, json.dumps(self.summary, indent=2))
         return out
 
 
@@ -42,8 +46,7 @@ def load_feature_stats(path: str | Path) -> FeatureStats:
     path = Path(path)
     if not (path / STATS_NPZ).exists():
         raise FileNotFoundError(f"no {STATS_NPZ} in {path}; compute it with `mechinterp browse`")
-    with np.load(path / STATS_NPZ) as z:
-        arrays = {k: z[k] for k in z.files}
-    return FeatureStats(arrays, json.loads((path / STATS_JSON).read_text()))
+    fix = "delete the folder and re-run mechinterp browse"
+    return FeatureStats(read_npz(path / STATS_NPZ, None, fix), read_json(path / STATS_JSON, fix))
 
 

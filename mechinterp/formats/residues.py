@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mechinterp.formats.atomic import atomic_path, atomic_write_text
+from mechinterp.formats.reading import read_json, read_npz
+
 NPZ, JSON = "residues.npz", "residues.json"
 ROW_ARRAYS = ("seq", "pos", "token", "region", "imgt", "mutated")
 SEQ_ARRAYS = ("seq_ids", "seq_text", "seq_chain", "seq_v_gene", "seq_j_gene", "seq_heldout")
@@ -50,16 +53,15 @@ class Residues:
 
     def save(self, out: str | Path) -> None:
         out = Path(out)
-        tmp = out / (NPZ + ".tmp.npz")
-        np.savez(tmp, **{k: getattr(self, k) for k in ROW_ARRAYS + SEQ_ARRAYS})
-        tmp.replace(out / NPZ)
-        (out / JSON).write_text(json.dumps(self.meta, indent=1))
+        with atomic_path(out / NPZ) as tmp:
+            np.savez(tmp, **{k: getattr(self, k) for k in ROW_ARRAYS + SEQ_ARRAYS})
+        atomic_write_text(out / JSON, json.dumps(self.meta, indent=1))
 
 
 def load_residues(path: str | Path) -> Residues:
     path = Path(path)
     if not (path / NPZ).exists():
         raise ValueError(f"{path} has no {NPZ}: it is not a residue dump (make one with `mechinterp bio-dump`)")
-    with np.load(path / NPZ) as z:
-        arrays = {k: z[k] for k in ROW_ARRAYS + SEQ_ARRAYS}
-    return Residues(**arrays, meta=json.loads((path / JSON).read_text()))
+    fix = "re-run mechinterp bio-dump into an empty --out"
+    arrays = read_npz(path / NPZ, ROW_ARRAYS + SEQ_ARRAYS, fix)
+    return Residues(**arrays, meta=read_json(path / JSON, fix))

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from mechinterp.formats.atomic import atomic_path, atomic_write_text
 from mechinterp.formats.errors import SAEError
+from mechinterp.formats.reading import check_finite, read_json
 from mechinterp.formats.store import META_FILE
 
 WEIGHTS, CFG, METRICS = "sae_weights.safetensors", "cfg.json", "metrics.json"
@@ -94,7 +96,8 @@ def export_sae(out: str | Path, weights: dict[str, np.ndarray], arch: str, k: in
     transcoder = target is not None
     if "W_skip" in w:
         w["W_skip"] = np.ascontiguousarray(w["W_skip"].T)  # SAELens keeps W_skip as [d_out, d_in]
-    save_file(w, str(out / WEIGHTS))
+    with atomic_path(out / WEIGHTS) as tmp:
+        save_file(w, str(tmp))
     meta = {"hook_name": store_meta.hook, **({"hook_name_out": target[0].hook} if transcoder else {}),
             "model_name": store_meta.model, "hook_layer": store_meta.layer,
             "context_size": store_meta.ctx, "prepend_bos": store_meta.prepend_bos,
@@ -116,8 +119,8 @@ def export_sae(out: str | Path, weights: dict[str, np.ndarray], arch: str, k: in
     }
     if SAELENS_ARCH[arch] == "topk":
         cfg["k"] = int(k)
-    (out / CFG).write_text(json.dumps(cfg, indent=2))
-    (out / METRICS).write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(out / METRICS, json.dumps(metrics, indent=2))
+    atomic_write_text(out / CFG, json.dumps(cfg, indent=2))  # last: an export is complete once its cfg is there
     return out
 
 
@@ -134,13 +137,7 @@ def read_cfg(path: str | Path) -> dict:
     if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
         raise SAEError(f"{path} is not an SAE export (needs {CFG} and {WEIGHTS}); train one with "
                        "`mechinterp train-sae`")
-    try:
-        cfg = json.loads((path / CFG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SAEError(f"{path / CFG} is not valid JSON ({e}); re-export the SAE") from None
-    if not isinstance(cfg, dict):
-        raise SAEError(f"{path / CFG} holds a JSON {type(cfg).__name__}, not an object; re-export the SAE")
-    return cfg
+    return read_json(path / CFG, "re-export the SAE", error=SAEError)
 
 
 def read_sae_cfg(path: str | Path) -> dict:
@@ -184,6 +181,8 @@ def load_export(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except Exception as e:  # safetensors raises its own error types
         raise SAEError(f"{path}: cannot read the export's {WEIGHTS} ({type(e).__name__}: {e}); re-export the SAE") from None
     validate(weights, cfg, path)
+    check_finite(weights, Path(path) / WEIGHTS, "the training diverged or the file is damaged: retrain or re-export it",
+                 SAEError)
     return weights, cfg
 
 

@@ -17,13 +17,13 @@ This module imports numpy only: the JAX side reads stores through it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mechinterp.formats.atomic import atomic_write_text
 from mechinterp.formats.errors import StoreError
 from mechinterp.formats.fingerprint import stale
 
@@ -91,6 +91,14 @@ class StoreMeta:
                 for k in self.IDENTITY if getattr(self, k) != getattr(other, k)]
 
 
+def is_complete(path: str | Path) -> bool:
+    """Whether `path` holds a finished store (a missing or damaged one is not finished)."""
+    try:
+        return read_meta(path).complete
+    except StoreError:
+        return False
+
+
 def read_meta(path: str | Path) -> StoreMeta:
     meta_path = Path(path) / META_FILE
     if not meta_path.exists():
@@ -111,10 +119,7 @@ def read_meta(path: str | Path) -> StoreMeta:
 
 def write_meta(path: str | Path, meta: StoreMeta) -> None:
     """Atomic: a reader sees the old meta or the new one, never half of one."""
-    meta_path = Path(path) / META_FILE
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(meta), indent=2))
-    os.replace(tmp, meta_path)
+    atomic_write_text(Path(path) / META_FILE, json.dumps(asdict(meta), indent=2))
 
 
 def not_bos_mask(tokens: np.ndarray, m: StoreMeta) -> np.ndarray:
@@ -342,6 +347,11 @@ def open_store(path: str | Path, allow_incomplete: bool = False) -> ActivationSt
                          "create one with `mechinterp dump`")
     shards = []
     metas = {d: read_meta(d) for d in dirs}
+    if len(dirs) > 1 and any(m.shard.get("world_size", 1) == 1 for m in metas.values()):
+        hooks = sorted({m.hook for m in metas.values()})
+        raise StoreError(f"{path} holds {len(dirs)} stores ({', '.join(hooks[:4])}{' ...' if len(hooks) > 4 else ''}), "
+                         "not one: pass one of them (for MLP transcoders, pass this folder to "
+                         "`mechinterp train-transcoders --acts`)")
     dirs.sort(key=lambda d: (metas[d].shard.get("rank", 0), str(d)))  # rank10 after rank9
     for d in dirs:
         meta = metas[d]

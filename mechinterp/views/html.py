@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
+
+from mechinterp.formats.reading import read_json
 
 
 def load_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    """A results file a page shows: None when it is missing (that part of the page is left out),
+    one error naming it when it is damaged."""
+    return read_json(path, "re-run the stage that writes it") if path.exists() else None
 
 
 def img(path: Path, alt: str) -> str:

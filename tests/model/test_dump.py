@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_keep_bos_float32_default_out_and_rerun(tiny, tmp_path, docs_dir):
                      layer=1, site="resid_post", progress=False)
     runs = lambda m, h: default_store_dir(m, h, tmp_path / "runs")
     (r,) = dump_activations(cfg, model=tiny, default_dir=runs)
-    assert r.path == tmp_path / "runs" / "acts" / "tiny-llama0" / "blocks.1.hook_resid_post"
+    # a local model folder by its name and a hash of where it is (two folders of one name never share one)
+    assert r.path.parent.parent == tmp_path / "runs" / "acts" and r.path.name == "blocks.1.hook_resid_post"
+    assert re.fullmatch(r"tiny-llama0-[0-9a-f]{8}", r.path.parent.name), r.path
     acts, toks = arrays(r.path)
     assert acts.dtype == np.float32 and acts.shape == (96, 64)
     _, cache = tiny.run_with_cache(torch.from_numpy(toks).long(), names=["blocks.1.hook_resid_post"])

@@ -58,6 +58,27 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
     gone.write_text(gone.read_text().replace(json.dumps(w["store"]), json.dumps(str(root / "deleted_store"))))
     mlp_post = copy(w["sae"], "sae_mlp_post") / "cfg.json"       # a hook that exists, with another width (128)
     mlp_post.write_text(mlp_post.read_text().replace("blocks.1.hook_resid_pre", "blocks.1.mlp.hook_post"))
+    nan = copy(w["sae"], "sae_nan") / "sae_weights.safetensors"  # a training that diverged, exported anyway
+    from safetensors.numpy import load_file, save_file
+    weights = load_file(str(nan))
+    weights["W_enc"][3, 5] = np.nan
+    save_file(weights, str(nan))
+    (copy(w["sae"], "sae_badmetrics") / "metrics.json").write_text('{"fvu": 0.1,')
+    (root / "afile").write_text("a file where a folder should go")
+    w["afile"] = str(root / "afile")
+    damaged = root / "graph_damaged"  # a trace folder whose graph was cut short
+    damaged.mkdir()
+    (damaged / "graph.json").write_text(json.dumps({"n_layers": 2, "meta": {}}))
+    (damaged / "graph.npz").write_bytes(b"PK\x03\x04 cut short")
+    w["graph_damaged"] = str(damaged)
+    (root / "two_stores").mkdir()  # a folder of stores of two sites, as a pairs dump leaves them
+    for name in ("store", "store_mlp"):
+        shutil.copytree(w[name], root / "two_stores" / name)
+    w["two_stores"] = str(root / "two_stores")
+    other = root / "steer_other"  # results of another SAE
+    other.mkdir()
+    (other / "inputs.json").write_text(json.dumps({"--sae": "/elsewhere/run/sae"}))
+    w["steer_other"] = str(other)
     from builders import write_set
 
     w["tcset"] = str(write_set(root / "tcset", str(tiny_dir), 64, 2))     # random transcoders, every layer
@@ -214,6 +235,35 @@ ROWS = [
     ("circuit-task-needs-digits", "circuit --model {model} --task greater_than --device cpu --out {root}/o",
      "error: {model}'s tokenizer does not read years digit by digit"),
     ("demo-bad-size", "demo --size huge", "error: --size: invalid choice: 'huge'"),
+    # damaged files and paths that cannot be written
+    ("eval-nan-weights", "eval-sae --sae {sae_nan}", "error: {sae_nan}/sae_weights.safetensors: W_enc holds 1 NaN"),
+    ("steer-nan-weights", "steer --sae {sae_nan} --out {root}/o", "error: {sae_nan}/sae_weights.safetensors: W_enc"),
+    ("eval-damaged-metrics", "eval-sae --sae {sae_badmetrics} --metrics core", "error: {sae_badmetrics}/metrics.json is "
+     "not valid JSON"),
+    ("train-out-is-a-file", "train-sae --acts {store} --out {afile} " + " ".join(TRAIN),
+     "error: {afile}: file exists; a file stands where a folder is needed"),
+    ("dump-out-under-a-file", "dump --model {model} --corpus dir:{docs} --ctx 16 --n_tokens 600 --out {afile}/store",
+     "error: {afile}/store: not a directory; a file stands where a folder is needed"),
+    ("trace-damaged-graph", "trace --set {tcset} --prompt 'a b c' --device cpu --out {graph_damaged}",
+     "error: {graph_damaged}/graph.npz is damaged"),
+    # the wrong kind of input
+    ("browse-given-a-store", "browse --sae {store} --out {root}/o", "error: {store} is not an SAE export"),
+    ("train-sae-given-an-sae", "train-sae --acts {sae} --out {root}/o " + " ".join(TRAIN),
+     "error: {sae} is not an activation store"),
+    ("train-sae-given-a-folder-of-stores", "train-sae --acts {two_stores} --out {root}/o " + " ".join(TRAIN),
+     "error: {two_stores} holds 2 stores (blocks.1.hook_mlp_out, blocks.1.hook_resid_pre), not one"),
+    ("eval-sae-given-a-folder-of-stores", "eval-sae --sae {sae} --acts {two_stores}", "error: {two_stores} holds 2 stores"),
+    ("trace-given-an-sae-run", "trace --set {run} --prompt 'a b' --out {root}/o", "error: no transcoders under {run}"),
+    ("eval-transcoders-given-a-store", "eval-transcoders --set {store}", "error: no transcoders under {store}"),
+    ("train-transcoders-given-one-store", "train-transcoders --acts {store} --out {root}/o",
+     "error: no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {store}"),
+    # another input's results in --out
+    ("steer-into-another-saes-folder", "steer --sae {sae} --out {steer_other}",
+     "error: {steer_other} holds the results of another --sae (/elsewhere/run/sae); pass another --out"),
+    ("ablate-into-another-saes-folder", "ablate --sae {sae} --out {steer_other}",
+     "error: {steer_other} holds the results of another --sae"),
+    ("browse-into-another-saes-folder", "browse --sae {sae} --out {steer_other}",
+     "error: {steer_other} holds the results of another --sae"),
 ]
 
 
@@ -272,6 +322,41 @@ def test_training_into_a_folder_another_process_writes_is_refused(ws, capfd, sta
         err = run_row(argv, capfd)
     assert err.startswith(f"error: {out} is being written by another {stage} (pid {os.getpid()})"), err
     assert err.count("\n") == 1 and digest(ws["root"]) == before
+
+
+@pytest.mark.parametrize("stage,argv", [
+    ("trace", "trace --set {tcset} --prompt 'a b c' --device cpu --out {o}"),
+    ("steer", "steer --sae {sae} --feature 3 --out {o}"),
+    ("browse", "browse --sae {sae} --no_model --out {o}"),
+    ("ioi", "ioi --model {model} --out {o}"),
+    ("eval-sae", "eval-sae --sae {sae} --metrics core"),
+])
+def test_every_stage_that_writes_a_folder_holds_it(ws, capfd, stage, argv):
+    """A second process writing the same folder is refused with the first one's pid, nothing touched."""
+    import shlex
+
+    out = Path(ws["sae"]) if stage == "eval-sae" else ws["root"] / "o"
+    before = digest(ws["root"])
+    with FolderLock(out, "a test"):
+        err = run_row(shlex.split(argv.format(o=out, **{k: str(v) for k, v in ws.items()})), capfd)
+    assert err.startswith(f"error: {out} is being written by another {stage} (pid {os.getpid()})"), err
+    assert err.count("\n") == 1 and digest(ws["root"]) == before
+    assert stage == "eval-sae" or not out.exists() or not any(out.iterdir())  # the refused run leaves nothing
+
+
+def test_a_read_only_output_folder_is_one_line(ws, capfd, monkeypatch):
+    """EROFS (a read-only mount) where the stage makes its folder: one line naming it."""
+    out = ws["root"] / "ro"
+    real = Path.mkdir
+
+    def read_only(self, *a, **k):
+        if self == out:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    err = run_row(["steer", "--sae", ws["sae"], "--feature", "3", "--out", str(out)], capfd)
+    assert err == f"error: {out}: read-only file system; choose a writable --out (or point MECHINTERP_CACHE at " \
+                  "a writable folder for the cache)\n"
 
 
 def test_disk_full_before_and_during_training(ws, capfd, monkeypatch):

@@ -161,3 +161,31 @@ def test_help_texts_name_files_that_exist(path):
     named = set(re.findall(r"\b((?:scripts|docs|notebooks|tests)/[\w/.-]+\.(?:py|md|ipynb))", text))
     missing = sorted(n for n in named if not (REPO / n).exists())
     assert not missing, missing
+
+
+OTHER_TOOLS_FLAGS = {"--no-binary", "--no-deps", "--disable-pip-version-check", "--no-build-isolation",  # pip
+                     "--silent", "--nproc_per_node"}  # npm, torchrun
+DOC_PLACEHOLDERS = {"--cfg", "--n-tokens", "--no_", "--x"}  # flags.py and argparse's wording, described not suggested
+
+
+def test_messages_name_only_flags_that_exist():
+    """Every --flag a message or docstring of the library names is a flag of some stage (or of the
+    other tool the message is about)."""
+    import importlib
+
+    from mechinterp.cli import STAGES
+
+    flags = set()
+    for command, (module, *_) in STAGES.items():
+        for action in importlib.import_module(f"mechinterp.cli.stages.{module}").parser(prog=command)._actions:
+            flags.update(action.option_strings)
+    named = []
+    for package in ("extract", "sae_jax", "interventions", "mechinterp"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            for n in ast.walk(ast.parse(path.read_text())):
+                if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                    named += [(f"{path.relative_to(REPO)}:{n.lineno}", f)
+                              for f in re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", n.value)]
+    unknown = [(where, f) for where, f in named if f not in flags | OTHER_TOOLS_FLAGS | DOC_PLACEHOLDERS]
+    assert not unknown, unknown
+    assert len(named) > 300  # the scan sees the messages

@@ -13,8 +13,9 @@ import threading
 from contextlib import contextmanager
 
 # errors a user can fix: the library raises them (all ValueError subclasses: ModelLoadError,
-# StoreError, DumpError, SAEError ...) with a message that is the whole story
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, FileExistsError)
+# StoreError, DumpError, SAEError ...) with a message that is the whole story; every OSError is
+# one line too (os_error)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError)
 
 
 @contextmanager
@@ -31,15 +32,34 @@ def user_errors():
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        where = f" writing {e.filename}" if e.filename else ""
-        print(f"error: no space left on the device{where}; free some space and re-run the same command "
-              "(what was saved is kept)", file=sys.stderr)
+        print(f"error: {os_error(e)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("interrupted: what was done is saved; re-run the same command to resume", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+FIXES = {
+    errno.ENOSPC: "free some space and re-run the same command (what was saved is kept)",
+    errno.EDQUOT: "free some space and re-run the same command (what was saved is kept)",
+    errno.EROFS: "choose a writable --out (or point MECHINTERP_CACHE at a writable folder for the cache)",
+    errno.EACCES: "choose a folder you may write, or fix its permissions",
+    errno.EPERM: "choose a folder you may write, or fix its permissions",
+    errno.ENOTDIR: "a file stands where a folder is needed: move it away or choose another path",
+    errno.EEXIST: "a file stands where a folder is needed: move it away or choose another path",
+    errno.EISDIR: "a folder stands where a file is needed: move it away or choose another path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+
+
+def os_error(e: OSError) -> str:
+    """An operating-system error as one line: the file, what went wrong, what to do (the lab's own
+    FileNotFoundErrors carry their whole message)."""
+    if e.errno is None:
+        return str(e)
+    where = f"{e.filename}: " if e.filename else ""
+    what = "no space left on the device" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e)).lower()
+    return f"{where}{what}; {FIXES.get(e.errno, 'check the path and re-run the same command')}"
 
 
 def flag_error(message: str) -> str:

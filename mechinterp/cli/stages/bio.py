@@ -12,7 +12,6 @@ demo (AntiBERTy layer 4, 5,000 sequences: the README's numbers), tiny (sapiens-v
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mechinterp.formats.bounds import bounds
 from mechinterp.formats.residues import JSON
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG
-from mechinterp.formats.store import META_FILE
+from mechinterp.formats.store import META_FILE, is_complete
 
 SIZES: dict[str, dict[str, dict]] = {
     "tiny": dict(dump=dict(model="sapiens-vh", sequences="abnativ:vh", n_sequences=120, ctx=32,
@@ -47,8 +46,7 @@ def _sae(run: Path) -> Path:
 
 def _dumped(run: Path) -> bool:
     metas = list((run / "acts").glob(f"*/{META_FILE}"))
-    return (run / "acts" / JSON).exists() and bool(metas) and all(
-        json.loads(m.read_text()).get("complete") for m in metas)
+    return (run / "acts" / JSON).exists() and bool(metas) and all(is_complete(m.parent) for m in metas)
 
 
 def sizes_for(layer: int | None) -> dict[str, dict[str, dict]]:

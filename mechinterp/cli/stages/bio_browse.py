@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mechinterp.cli.flags import build
+from mechinterp.cli.runs import claimed
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -24,5 +25,7 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from interventions.bio.browse import BioBrowseConfig, browse
 
-        r = browse(build(BioBrowseConfig, a))
+        cfg = build(BioBrowseConfig, a)
+        with claimed(cfg.sae, "bio-browse"):
+            r = browse(cfg)
         print(f"{r['latents']} latents over {r['concepts']} concepts; open file://{Path(r['page']).resolve()}")

@@ -11,7 +11,7 @@ interrupted command resumes it.
 from __future__ import annotations
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import under_runs
+from mechinterp.cli.runs import claimed, sequences_name, stage_dir
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -26,6 +26,8 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from extract.bio.dump import BioDumpConfig, dump_residues
 
-        summary = dump_residues(build(BioDumpConfig, a, out=a.out or under_runs("bio", "acts")))
+        out = a.out or str(stage_dir("bio_acts", a.model) / sequences_name(a.sequences))
+        with claimed(out, "bio-dump", model=a.model, sequences=a.sequences):
+            summary = dump_residues(build(BioDumpConfig, a, out=out))
         print(f"{summary['n_sequences']:,} sequences ({summary['rejected']} not numbered, skipped; "
-              f"{summary['heldout']} held out), {summary['rows']:,} residue rows -> {a.out}")
+              f"{summary['heldout']} held out), {summary['rows']:,} residue rows -> {out}")

@@ -9,6 +9,7 @@ against the model's neurons, and masked-residue loss recovered.
 from __future__ import annotations
 
 from mechinterp.cli.flags import build
+from mechinterp.cli.runs import claimed
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -23,7 +24,9 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from interventions.bio.evaluate import BioEvalConfig, evaluate
 
-        r = evaluate(build(BioEvalConfig, a))
+        cfg = build(BioEvalConfig, a)
+        with claimed(cfg.sae, "bio-eval"):
+            r = evaluate(cfg)
         loss = r["masked_residue_loss"]
         for f1, key in (("InterPLM's F1", ""), ("per-residue F1", "_residue")):
             print(f"aligned (unit, concept) pairs, held-out {f1} >= {r['min_f1']}: "

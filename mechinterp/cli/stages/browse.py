@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 from mechinterp.cli.flags import add_flags, build
-from mechinterp.cli.runs import stage_dir
+from mechinterp.cli.runs import claimed, input_name, stage_dir
 from mechinterp.cli.stages import new_parser, user_errors
 
 
@@ -36,28 +35,27 @@ def main(argv=None, prog=None) -> None:
         from mechinterp.formats.sae import read_sae_cfg
         from sae_jax.features import FeatureStatsConfig, compute_feature_stats
 
-        sae_dir = Path(a.sae)
-        name = sae_dir.name if sae_dir.name != "sae" else sae_dir.parent.name
-        cfg = build(BrowseConfig, a, out=a.out or str(stage_dir("browser", name)))
+        cfg = build(BrowseConfig, a, out=a.out or str(stage_dir("browser", input_name(a.sae))))
         read_sae_cfg(cfg.sae)  # one line if it is not an SAE export, before any work
         if cfg.serve:
             from interventions.browser.live import check_port
 
             check_port(cfg.port)
         out = cfg.out_dir()
-        t0 = time.perf_counter()
-        stats = compute_feature_stats(cfg.sae, cfg.acts, build(FeatureStatsConfig, a, skip=("seed",), seed=cfg.seed),
-                                      progress=True)
-        stats.save(out)
-        s = stats.summary
-        print(f"statistics: {s['d_sae']} latents over {s['n_tokens']} tokens in {time.perf_counter() - t0:.1f}s "
-              f"({s['dead']} dead, {s['dense']} dense, L0 {s['l0']:.1f})")
-        model, sae = _load(cfg) if cfg.logits or cfg.serve else (None, None)
-        r = build_page(out, out, cfg.sae, model=model, store_path=cfg.acts)
-        print(f"page: {r['chunks']} chunk files, {r['total_bytes'] / 1e6:.1f} MB, "
-              f"logit tables {'yes' if r['logits'] else 'no'} ({r['wall_s']:.1f}s)")
-        print(f"wrote {out}/index.html  (open file://{(out / 'index.html').resolve()})")
-        (out / "browser.json").write_text(json.dumps({"stats": s, "page": r}, indent=2))
+        with claimed(out, "browse", sae=cfg.sae):
+            t0 = time.perf_counter()
+            stats = compute_feature_stats(cfg.sae, cfg.acts, build(FeatureStatsConfig, a, skip=("seed",), seed=cfg.seed),
+                                          progress=True)
+            stats.save(out)
+            s = stats.summary
+            print(f"statistics: {s['d_sae']} latents over {s['n_tokens']} tokens in {time.perf_counter() - t0:.1f}s "
+                  f"({s['dead']} dead, {s['dense']} dense, L0 {s['l0']:.1f})")
+            model, sae = _load(cfg) if cfg.logits or cfg.serve else (None, None)
+            r = build_page(out, out, cfg.sae, model=model, store_path=cfg.acts)
+            print(f"page: {r['chunks']} chunk files, {r['total_bytes'] / 1e6:.1f} MB, "
+                  f"logit tables {'yes' if r['logits'] else 'no'} ({r['wall_s']:.1f}s)")
+            print(f"wrote {out}/index.html  (open file://{(out / 'index.html').resolve()})")
+            (out / "browser.json").write_text(json.dumps({"stats": s, "page": r}, indent=2))
         if cfg.serve:
             from interventions.browser.live import serve
 

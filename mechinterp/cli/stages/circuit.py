@@ -7,7 +7,7 @@ of its top edges (exact edge patching), with MIB's CPR and CMD; the chosen circu
 from __future__ import annotations
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import stage_dir
+from mechinterp.cli.runs import claimed, stage_dir
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.results import RESULTS
 
@@ -26,9 +26,10 @@ def main(argv=None, prog=None) -> None:
 
         cfg = build(CircuitConfig, a, out=a.out or str(stage_dir("circuits", a.model) / a.task))
         out = cfg.out_dir()
-        model = load_model(cfg.model, device=cfg.device)
-        print(f"{model}; writing to {out}")
-        r = discover(model, cfg)
+        with claimed(out, "circuit", model=cfg.model, task=cfg.task):
+            model = load_model(cfg.model, device=cfg.device)
+            print(f"{model}; writing to {out}")
+            r = discover(model, cfg)
     for method, c in r["methods"].items():
         print(f"{method:7s} CPR {c['cpr']:.3f}  CMD {c['cmd']:.3f}  scores {c['score_seconds']} s")
         if "circuit" in c:

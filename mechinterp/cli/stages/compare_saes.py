@@ -7,7 +7,7 @@ results.json with one row per SAE, read from each SAE's metrics.json (run eval-s
 from __future__ import annotations
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import under_runs
+from mechinterp.cli.runs import claimed, identity, saes_name, stage_dir
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -22,6 +22,7 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from mechinterp.views.sae_pages import CompareConfig, write_comparison
 
-        cfg = build(CompareConfig, a, out=a.out or under_runs("compare"))
-        paths = write_comparison(cfg.saes, cfg.out)
+        cfg = build(CompareConfig, a, out=a.out or str(stage_dir("compare", saes_name(a.saes))))
+        with claimed(cfg.out, "compare-saes", saes=" ".join(identity(s) for s in cfg.saes)):
+            paths = write_comparison(cfg.saes, cfg.out)
         print(f"wrote {paths['html']}, {paths['png']} and {paths['json']}")

@@ -16,7 +16,6 @@ before the first stage starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +25,9 @@ from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.defaults import DEFAULT_MODEL
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, METRICS
-from mechinterp.formats.store import META_FILE
+from mechinterp.formats.store import META_FILE, is_complete
 from mechinterp.formats.transcoder_set import SUMMARY
+from mechinterp.views.html import load_json
 
 # per size and stage: settings of the stage's configs, keyed by field (flag destination); checked
 # by building every stage's configs before anything runs
@@ -72,13 +72,12 @@ class DemoConfig(RecipeRun):
 
 
 def _complete_store(run: Path) -> bool:
-    meta = run / "acts" / META_FILE
-    return meta.exists() and json.loads(meta.read_text()).get("complete", False)
+    return is_complete(run / "acts")
 
 
 def _complete_pairs(run: Path) -> bool:
     metas = list((run / "pairs").glob(f"*/{META_FILE}"))
-    return bool(metas) and all(json.loads(m.read_text()).get("complete", False) for m in metas)
+    return bool(metas) and all(is_complete(m.parent) for m in metas)
 
 
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -91,8 +90,8 @@ CIRCUIT_SIZES = ("demo", "full")
 
 
 def _has_ce(run: Path) -> bool:
-    metrics = run / "sae" / "sae" / METRICS
-    return metrics.exists() and "ce_loss" in json.loads(metrics.read_text())
+    metrics = load_json(run / "sae" / "sae" / METRICS)
+    return isinstance(metrics, dict) and "ce_loss" in metrics
 
 
 STAGES = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from mechinterp.cli.flags import build
+from mechinterp.cli.runs import claimed
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -41,6 +42,7 @@ def main(argv=None, prog=None) -> None:
 
         cfg = build(SuiteConfig, a)
         read_sae_cfg(cfg.sae)  # an SAE export, not a transcoder: before any work
-        metrics = run_suite(cfg)
+        with claimed(cfg.sae, "eval-sae"):
+            metrics = run_suite(cfg)
         print(json.dumps(_headline(metrics), indent=1))
         print(f"wrote {cfg.sae}/metrics.json and {write_sae_page(cfg.sae)}")

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import stage_dir
+from mechinterp.cli.runs import claimed, stage_dir
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.results import RESULTS
 
@@ -25,9 +25,10 @@ def main(argv=None, prog=None) -> None:
 
         cfg = build(IOIConfig, a, out=a.out or str(stage_dir("ioi", a.model)))
         out = cfg.out_dir()
-        model = load_model(cfg.model, device=cfg.device)
-        print(f"{model}; writing to {out}")
-        r = run_ioi(model, cfg, out=out)
+        with claimed(out, "ioi", model=cfg.model):
+            model = load_model(cfg.model, device=cfg.device)
+            print(f"{model}; writing to {out}")
+            r = run_ioi(model, cfg, out=out)
     ld = r["logit_diff"]
     dla = r["direct_logit_attribution"]
     pp = r["path_patching"]

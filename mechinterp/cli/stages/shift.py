@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.cli.flags import add_flags, argv_for, build, values
-from mechinterp.cli.runs import RUNS, default_store_dir, model_dir_name, stage_dir
+from mechinterp.cli.runs import RUNS, claimed, default_store_dir, model_dir_name, stage_dir
 from mechinterp.cli.stages import new_parser, user_errors
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.sae import CFG
@@ -104,10 +104,12 @@ def main(argv=None, prog=None) -> None:
                   values(TrainConfig, a, prefix="sae_", only=RECIPE_TRAIN))
         if cfg.sae:
             read_cfg(cfg.sae)  # one line if it is not an SAE export, before the model loads
-        model = load_model(cfg.model, device=cfg.device)
-        sae = load_sae(ensure_sae(cfg, model, *recipe, build(RecipeExtras, a)))
-        result = run_shift(cfg, model=model, sae=sae)
-        paths = write_outputs(result, Path(cfg.out) if cfg.out else stage_dir("shift", cfg.model))
+        out = Path(cfg.out) if cfg.out else stage_dir("shift", cfg.model)
+        with claimed(out, "shift", model=cfg.model, **({"sae": cfg.sae} if cfg.sae else {})):
+            model = load_model(cfg.model, device=cfg.device)
+            sae = load_sae(ensure_sae(cfg, model, *recipe, build(RecipeExtras, a)))
+            result = run_shift(cfg, model=model, sae=sae)
+            paths = write_outputs(result, out)
         print(markdown_table(result))
         for c in result.selection.candidates:
             if c["chosen"]:

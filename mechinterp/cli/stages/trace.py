@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import stage_dir, text_dir_name, under_runs
+from mechinterp.cli.runs import claimed, stage_dir, text_dir_name, under_runs
 from mechinterp.cli.stages import config_parser, user_errors
 
 
@@ -26,9 +26,10 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from interventions.attribution.trace import TraceConfig, trace
 
-        cfg = build(TraceConfig, a, out=a.out or str(stage_dir("trace", text_dir_name(a.prompt))),
-                    set=a.set or under_runs("transcoders"))
-        r = trace(cfg)
+        set_dir = a.set or under_runs("transcoders")
+        cfg = build(TraceConfig, a, out=a.out or str(stage_dir("trace", text_dir_name(a.prompt, set_dir))), set=set_dir)
+        with claimed(cfg.out, "trace", set=cfg.set, prompt=cfg.prompt):
+            r = trace(cfg)
         print(json.dumps({"top_logits": r["top_logits"][:3], **r["scores"], "pruned_features": r["pruned"]["features"],
                           "max_abs_residual": r["exactness"]["max_abs_residual"], "graph_seconds": r["graph_seconds"],
                           "ablation_pearson_linear_vs_frozen": r["interventions"]["linear_vs_measured_frozen"]["pearson"],
