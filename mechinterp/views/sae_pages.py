@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import METRICS, read_sae_cfg
-from mechinterp.views.html import img, page, table
+from mechinterp.views.html import img, load_json, page, table
 
 # (key, label, higher is better, where in metrics.json)
 SCALARS = (
@@ -42,7 +42,7 @@ def _get(d: dict, path: tuple):
 def summary(sae_dir: str | Path) -> dict:
     """The SAE's name, architecture, width, L0 and every scalar of SCALARS it has (None where not measured)."""
     sae_dir = Path(sae_dir)
-    metrics = json.loads((sae_dir / METRICS).read_text()) if (sae_dir / METRICS).exists() else {}
+    metrics = load_json(sae_dir / METRICS) or {}
     cfg = read_sae_cfg(sae_dir)  # a transcoder's numbers would sit beside SAEs' as if comparable
     ours = cfg.get("mechinterp", {})
     arch = ours.get("trained_architecture") or cfg.get("architecture")
@@ -110,7 +110,7 @@ def _probing_rows(probing: dict) -> list[dict]:
 def write_sae_page(sae_dir: str | Path) -> Path:
     """eval.html (+ probing.png, absorption.png) beside the SAE's metrics.json."""
     sae_dir = Path(sae_dir)
-    m = json.loads((sae_dir / METRICS).read_text())
+    m = load_json(sae_dir / METRICS) or {}
     s = summary(sae_dir)
     parts = [f"<h1>SAE evaluation: {html.escape(str(sae_dir))}</h1>",
              table([{k: s[k] for k in ("architecture", "d_sae", "l0")}])]

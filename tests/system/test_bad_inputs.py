@@ -79,6 +79,12 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
     other.mkdir()
     (other / "inputs.json").write_text(json.dumps({"--sae": "/elsewhere/run/sae"}))
     w["steer_other"] = str(other)
+    for name, inputs in (("trace_other", {"--set": "/elsewhere/set", "--prompt": "another prompt"}),
+                         ("ioi_other", {"--model": "/elsewhere/model"}),
+                         ("compare_other", {"--saes": "/elsewhere/a/sae /elsewhere/b/sae"})):
+        (root / name).mkdir()
+        (root / name / "inputs.json").write_text(json.dumps(inputs))
+        w[name] = str(root / name)
     from builders import write_set
 
     w["tcset"] = str(write_set(root / "tcset", str(tiny_dir), 64, 2))     # random transcoders, every layer
@@ -264,6 +270,23 @@ ROWS = [
      "error: {steer_other} holds the results of another --sae"),
     ("browse-into-another-saes-folder", "browse --sae {sae} --out {steer_other}",
      "error: {steer_other} holds the results of another --sae"),
+    ("trace-into-another-prompts-folder", "trace --set {tcset} --prompt 'a b c' --out {trace_other}",
+     "error: {trace_other} holds the results of another --set (/elsewhere/set)"),
+    ("ioi-into-another-models-folder", "ioi --model {model} --out {ioi_other}",
+     "error: {ioi_other} holds the results of another --model (/elsewhere/model)"),
+    ("compare-into-another-folder", "compare-saes --saes {sae} {sae_mlp_post} --out {compare_other}",
+     "error: {compare_other} holds the results of another --saes"),
+    ("ablate-nan-weights", "ablate --sae {sae_nan} --features 1,2 --out {root}/o",
+     "error: {sae_nan}/sae_weights.safetensors: W_enc"),
+    ("browse-nan-weights", "browse --sae {sae_nan} --out {root}/o", "error: {sae_nan}/sae_weights.safetensors: W_enc"),
+    ("compare-damaged-metrics", "compare-saes --saes {sae} {sae_badmetrics} --out {root}/o",
+     "error: {sae_badmetrics}/metrics.json is not valid JSON"),
+    ("steer-given-a-store", "steer --sae {store} --out {root}/o", "error: {store} is not an SAE export"),
+    ("ablate-given-a-store", "ablate --sae {store} --out {root}/o", "error: {store} is not an SAE export"),
+    ("compare-given-a-store", "compare-saes --saes {sae} {store} --out {root}/o", "error: {store} is not an SAE export"),
+    ("eval-transcoders-given-an-sae-run", "eval-transcoders --set {run}", "error: no transcoders under {run}"),
+    ("train-transcoders-given-an-sae", "train-transcoders --acts {sae} --out {root}/o",
+     "error: no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {sae}"),
 ]
 
 
