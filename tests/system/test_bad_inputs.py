@@ -353,6 +353,11 @@ def test_training_into_a_folder_another_process_writes_is_refused(ws, capfd, sta
     ("browse", "browse --sae {sae} --no_model --out {o}"),
     ("ioi", "ioi --model {model} --out {o}"),
     ("eval-sae", "eval-sae --sae {sae} --metrics core"),
+    ("ablate", "ablate --sae {sae} --features 1,2 --out {o}"),
+    ("compare-saes", "compare-saes --saes {sae} {sae_mlp_post} --out {o}"),
+    ("circuit", "circuit --model {model} --out {o}"),
+    ("shift", "shift --model {model} --sae {sae} --out {o}"),
+    ("bio-dump", "bio-dump --model sapiens-vh --sequences abnativ:vh --n_sequences 10 --out {o}"),
 ])
 def test_every_stage_that_writes_a_folder_holds_it(ws, capfd, stage, argv):
     """A second process writing the same folder is refused with the first one's pid, nothing touched."""
