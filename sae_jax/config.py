@@ -130,7 +130,10 @@ class TrainConfig:
     b_dec_init: str = field(default="median", metadata={"choices": ("median", "mean", "zeros")})
     """median (geometric median), mean, or zeros; estimated on init_tokens training rows."""
     init_tokens: int = field(default=8192, metadata=bounds(1))
-    """Training rows used to estimate b_dec."""
+    """Training rows used to estimate b_dec (and a skip transcoder's starting W_skip)."""
+    skip_init: str = field(default="lstsq", metadata={"choices": ("lstsq", "zeros")})
+    """Skip transcoders: W_skip starts at the least-squares map from input to target over init_tokens
+    rows (lstsq; the latents learn what it leaves), or at 0."""
     ckpt_every: int = field(default=500, metadata=bounds(1))
     """Save an orbax checkpoint every this many steps (and at the end)."""
     log_every: int = field(default=10, metadata=bounds(1))

@@ -65,10 +65,12 @@ class SAE(eqx.Module):
         return 0.0 if self.W_skip is None else x @ self.W_skip
 
 
-def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_out"] | None = None) -> SAE:
+def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_out"] | None = None,
+             W_skip: Float[Array, "d_in d_out"] | None = None) -> SAE:
     """Decoder rows are random directions (norm dec_init_norm for relu, 1 otherwise); the encoder
     starts as the decoder's transpose (a transcoder between sites of different widths: its own
-    random unit columns); b_enc = 0; b_dec from the data when given; W_skip = 0."""
+    random unit columns); b_enc = 0; b_dec and W_skip from the data when given (sae_jax/data_init.py),
+    else 0."""
     W = jax.random.normal(key, (cfg.d_sae, cfg.d_target), jnp.float32)
     W = W / jnp.linalg.norm(W, axis=1, keepdims=True)
     W = W * get(cfg.arch).decoder_init_norm(cfg)
@@ -78,7 +80,10 @@ def init_sae(cfg: SAEConfig, key: PRNGKeyArray, b_dec: Float[Array, " d_out"] | 
         W_enc = W_enc / jnp.linalg.norm(W_enc, axis=0, keepdims=True) * jnp.linalg.norm(W, axis=1)
     b_dec = jnp.zeros((cfg.d_target,), jnp.float32) if b_dec is None else jnp.asarray(b_dec, jnp.float32)
     log_thr = jnp.full((cfg.d_sae,), get(cfg.arch).init_log_threshold(cfg), jnp.float32)
-    W_skip = jnp.zeros((cfg.d_in, cfg.d_out), jnp.float32) if cfg.skip else None
+    if cfg.skip:
+        W_skip = jnp.zeros((cfg.d_in, cfg.d_out), jnp.float32) if W_skip is None else jnp.asarray(W_skip, jnp.float32)
+    else:
+        W_skip = None
     return SAE(W_enc=W_enc, b_enc=jnp.zeros((cfg.d_sae,), jnp.float32), W_dec=W, b_dec=b_dec,
                log_threshold=log_thr, W_skip=W_skip, arch=cfg.arch, transcoder=cfg.transcoder)
 

@@ -29,9 +29,10 @@ from mechinterp.formats.errors import SAEError
 from sae_jax.architectures import get
 from sae_jax.checkpoint import Checkpointer, tree_bytes
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
+from sae_jax.data_init import data_init
 from sae_jax.guards import Diverged, check_resume, run_settings, window_problem
 from sae_jax.losses import Hyper, loss_fn, make_hyper
-from sae_jax.modules import SAE, geometric_median, init_sae, normalise_decoder, split_row
+from sae_jax.modules import SAE, init_sae, normalise_decoder, split_row
 
 
 class TrainState(eqx.Module):
@@ -50,9 +51,9 @@ def optimizer(tcfg: TrainConfig) -> optax.GradientTransformation:
     return optax.scale_by_adam(b1=tcfg.b1, b2=tcfg.b2)
 
 
-def init_state(scfg: SAEConfig, tcfg: TrainConfig, key, b_dec) -> TrainState:
+def init_state(scfg: SAEConfig, tcfg: TrainConfig, key, b_dec, W_skip=None) -> TrainState:
     k_init, k_run = jax.random.split(key)
-    sae = init_sae(scfg, k_init, b_dec)
+    sae = init_sae(scfg, k_init, b_dec, W_skip)
     return TrainState(sae, optimizer(tcfg).init(sae), jnp.int32(0), k_run,
                       jnp.zeros((scfg.d_sae,), jnp.int32), jnp.float32(0))
 
@@ -198,15 +199,6 @@ def in_out_factors(factor) -> tuple[float, float]:
     return float(f[0]), float(f[-1])
 
 
-def _b_dec_init(store, windows, factor, scfg: SAEConfig, tcfg: TrainConfig):
-    rpw = store.rows_per_window
-    rows = store.read_windows(windows[:max(1, math.ceil(tcfg.init_tokens / rpw))], skip_bos=True)[:tcfg.init_tokens]
-    x = jnp.asarray(split_row(rows * factor, scfg)[1])  # b_dec lives in the target's space
-    if tcfg.b_dec_init == "median":
-        return geometric_median(x)
-    return x.mean(0) if tcfg.b_dec_init == "mean" else jnp.zeros(x.shape[1])
-
-
 def _prefetch(it, depth: int = 2):
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -261,7 +253,7 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
     train_w, eval_w = store.split(tcfg.eval_fraction, seed=0)
     if len(train_w) == 0:
         raise SAEError("the store has no training windows left after the held-out split; dump more tokens")
-    b_dec = _b_dec_init(store, train_w, factor, scfg, tcfg)
+    b_dec, W_skip = data_init(store, train_w, factor, scfg, tcfg)
 
     step_fns = [make_step(scfg, tcfg, with_aux=False), make_step(scfg, tcfg)]  # [no latent dead, some dead]
     resample = make_resample(scfg)
@@ -273,12 +265,12 @@ def fit(store, scfg: SAEConfig, tcfg: TrainConfig, ckpt_dir: str | Path, members
         hypers = jax.tree.map(lambda *xs: jnp.stack(xs),
                               *[make_hyper(m["lr"], m["l1"], m["k"]) for m in members])
         keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
-        state = eqx.filter_vmap(lambda k: init_state(scfg, tcfg, k, b_dec))(keys)
+        state = eqx.filter_vmap(lambda k: init_state(scfg, tcfg, k, b_dec, W_skip))(keys)
         chunk = sweep_chunk(tcfg, len(members), devices)
         step_fns, resample_fn = [over_members(f, chunk) for f in step_fns], over_members(resample_fn, chunk)
     else:
         hypers = make_hyper(tcfg.lr_for(scfg.d_sae), tcfg.l1_for(scfg.arch), scfg.k)
-        state = init_state(scfg, tcfg, jax.random.PRNGKey(tcfg.seed), b_dec)
+        state = init_state(scfg, tcfg, jax.random.PRNGKey(tcfg.seed), b_dec, W_skip)
     step_fns, resample_fn = [eqx.filter_jit(f) for f in step_fns], eqx.filter_jit(resample_fn)
 
     ckpt = Checkpointer(ckpt_dir)

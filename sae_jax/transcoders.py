@@ -42,6 +42,9 @@ class TranscoderRun:
     """Output folder (None: runs/transcoders): layer_{L}/ per layer, transcoders.json, fvu_by_layer.png, circuit_tracer/."""
     device: str = "auto"
     """JAX platform to shard the step over: auto, cpu, gpu (or cuda)."""
+    skip: bool = True
+    """A linear skip path from mlp_in to mlp_out beside the latents, started at the least-squares map
+    (--skip_init): skip transcoders reach a lower FVU on the same tokens (docs/transcoders.md)."""
 
 
 def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:
@@ -57,6 +60,10 @@ def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:
         raise SAEError(f"no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {acts}; dump them with "
                        "`mechinterp dump --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out' --out DIR`")
     return pairs
+
+
+def _listed(layers: list[int]) -> str:
+    return ", ".join(map(str, layers)) if len(layers) <= 8 else f"{', '.join(map(str, layers[:8]))} ... ({len(layers)})"
 
 
 def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, devices=None, say=print) -> dict:
@@ -94,9 +101,12 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
             say("warning: circuit-tracer 0.5.0 (PyPI) has no TopK transcoders and reads this set as ReLU; "
                 "train with --arch batchtopk (exported as JumpReLU, which it loads exactly) to trace with it")
     else:
-        lacking = sorted(status["unfinished"] + status["missing"])
-        say(f"warning: {out} is a partial set: layer(s) {', '.join(map(str, lacking))} of the dump's {n_layers} have no "
-            f"finished transcoder, so no circuit_tracer set is written; train them with "
-            f"`mechinterp train-transcoders --layers {','.join(map(str, lacking))}` (same --acts and --out)")
+        lacking = [L for L in sorted(pairs) if L not in status["complete"]]
+        absent = [L for L in range(n_layers) if L not in pairs]
+        todo = (f"train layer(s) {_listed(lacking)} with `mechinterp train-transcoders --layers {','.join(map(str, lacking))}` "
+                "(same --acts and --out)") if lacking else ""
+        dump = f"the dump has no pairs for layer(s) {_listed(absent)}" if absent else ""
+        say(f"warning: {out} is a partial set of {model}'s {n_layers} layers, so no circuit_tracer set is written: "
+            + "; ".join(x for x in (todo, dump) if x))
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
     return summary

@@ -48,7 +48,7 @@ class AttributionConfig:
     """Most feature rows computed (the most influential first); the rest leave the graph."""
     update_interval: int = field(default=16, metadata=bounds(1))
     """Batches between updates of the influence ranking when features are selected."""
-    target_tokens: tuple[int, ...] = field(default=(), metadata={"repeat": True, "flag": "target_token"})
+    target_tokens: tuple[int, ...] = field(default=(), metadata={**bounds(0), "repeat": True, "flag": "target_token"})
     """Token ids whose logits the graph explains (circuit-tracer's attribution targets; repeatable);
     none: the top tokens covering desired_logit_prob."""
     sink_positions: int = field(default=1, metadata=bounds(1))
@@ -97,7 +97,7 @@ def logit_targets(model, logits: torch.Tensor, max_n: int, prob: float,
     probs = torch.softmax(logits[0, -1].float(), -1)
     W_U = model.model.get_output_embeddings().weight.float()
     if targets:
-        bad = [t for t in targets if not 0 <= t < len(probs)]
+        bad = [t for t in targets if t >= len(probs)]
         if bad:
             raise ValueError(f"--target_token {bad[0]} is not a token id of {model.name} (0..{len(probs) - 1})")
         ids = torch.tensor(targets)

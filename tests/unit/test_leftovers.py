@@ -154,8 +154,8 @@ def test_a_partial_set_is_said_partial_when_trained_and_when_evaluated(tiny_dir,
     cli(["train-transcoders", "--acts", str(acts), "--out", str(out), "--layers", "0", "--arch", "topk", "--k", "16",
          "--d_sae", "256", "--steps", "150", "--batch", "256", "--lr", "3e-3", "--eval_tokens", "2000", "--no_progress"])
     said = capfd.readouterr().out
-    assert (f"warning: {out} is a partial set: layer(s) 1 of the dump's 2 have no finished transcoder, so no "
-            "circuit_tracer set is written; train them with `mechinterp train-transcoders --layers 1`") in said
+    assert (f"warning: {out} is a partial set of {tiny_dir}'s 2 layers, so no circuit_tracer set is written: "
+            "train layer(s) 1 with `mechinterp train-transcoders --layers 1` (same --acts and --out)") in said
     summary = json.loads((out / ts.SUMMARY).read_text())
     assert (summary["layers_complete"], summary["layers_missing"], summary["set_complete"]) == ([0], [1], False)
     assert "circuit_tracer" not in summary and not (out / "circuit_tracer").exists()

@@ -23,7 +23,7 @@ def parser(prog=None):
 
     p = new_parser(__doc__, prog)
     add_flags(p, TranscoderRun)
-    add_flags(p, SAEConfig)
+    add_flags(p, SAEConfig, skip=("skip",))  # TranscoderRun's --no_skip: transcoders have one by default
     add_flags(p, TrainConfig)
     return p
 
@@ -37,6 +37,7 @@ def main(argv=None, prog=None) -> None:
 
         run = build(TranscoderRun, a, acts=a.acts or under_runs("acts", "pairs"), out=a.out or under_runs("transcoders"))
         with FolderLock(run.out, "another train-transcoders"):
-            s = train_transcoders(run, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device))
+            s = train_transcoders(run, {**values(SAEConfig, a, skip=("skip",)), "skip": run.skip}, build(TrainConfig, a),
+                                  devices=jax_devices(run.device))
         print(json.dumps({k: s[k] for k in ("mean_fvu", "worst_fvu", "wall_s")}))
         print(f"wrote {run.out}/{SUMMARY}" + (f" and {s['circuit_tracer']}" if "circuit_tracer" in s else ""))

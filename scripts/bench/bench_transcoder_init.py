@@ -1,0 +1,58 @@
+"""Data efficiency of the transcoder's starting point, at one fixed budget of tokens: no skip path, a
+skip path started at 0, and a skip path started at the least-squares map from mlp_in to mlp_out
+(sae_jax/data_init.py), on a sample of the default model's layers.
+
+    python scripts/bench/bench_transcoder_init.py [--layers 0,6,11,17,23,29] [--n_tokens 30000] [--steps 300]
+
+One paired dump of those layers, then each variant trains every layer with the same data, seed and
+steps (the demo's transcoder settings); the table gives each variant's held-out FVU of mlp_out (mean
+and worst over the layers) and its training time. Writes runs/bench/transcoder_init.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _bench import BENCH_DIR, REPO, bench_parser, cpu_model, write_results
+
+from mechinterp.formats.transcoder_set import SUMMARY
+
+VARIANTS = {"no skip": ["--no_skip"], "skip, W_skip = 0": ["--skip_init", "zeros"],
+            "skip, least squares": ["--skip_init", "lstsq"]}
+
+
+def main() -> None:
+    p = bench_parser(__doc__)
+    p.add_argument("--layers", default="0,6,11,17,23,29")
+    p.add_argument("--n_tokens", type=int, default=30_000)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--d_sae", type=int, default=2048)
+    p.add_argument("--k", type=int, default=32)
+    p.add_argument("--work", default=str(BENCH_DIR / "transcoder_init"))
+    a = p.parse_args()
+    work = Path(a.work)
+    mi = [sys.executable, "-m", "mechinterp"]
+    subprocess.run([*mi, "dump", "--hook", "blocks.{L}.hook_mlp_in", "--hook", "blocks.{L}.hook_mlp_out",
+                    "--layers", a.layers, "--n_tokens", str(a.n_tokens), "--out", str(work / "pairs"), "--no_progress"],
+                   cwd=REPO, check=True)
+    rows = []
+    for name, flags in VARIANTS.items():
+        out = work / name.replace(" ", "_").replace(",", "").replace("=", "")
+        t0 = time.perf_counter()
+        subprocess.run([*mi, "train-transcoders", "--acts", str(work / "pairs"), "--layers", a.layers, "--out", str(out),
+                        "--arch", "batchtopk", "--k", str(a.k), "--d_sae", str(a.d_sae), "--steps", str(a.steps),
+                        "--batch", "1024", "--no_progress", *flags], cwd=REPO, check=True)
+        summary = json.loads((out / SUMMARY).read_text())
+        fvu = {r["layer"]: r["fvu"] for r in summary["layers"]}
+        rows.append(dict(variant=name, mean_fvu=round(sum(fvu.values()) / len(fvu), 4), worst_fvu=round(max(fvu.values()), 4),
+                         **{f"L{L}": round(v, 3) for L, v in fvu.items()}, train_s=round(time.perf_counter() - t0)))
+    write_results("transcoder_init", rows, dict(cpu=cpu_model(), layers=a.layers, n_tokens=a.n_tokens, steps=a.steps,
+                                                tokens_per_layer=a.steps * 1024, d_sae=a.d_sae, k=a.k))
+
+
+if __name__ == "__main__":
+    main()
