@@ -91,13 +91,13 @@ def run_suite(cfg: SuiteConfig, model=None, sae=None) -> dict:
     inputs = {name: _inputs(name, cfg, model) for name in cfg.metric_list()}
     todo = []
     for name, made in inputs.items():
-        why = "--rerun" if cfg.rerun else "" if name not in done else stale(done[name].get("inputs"), made)
-        if name in done and why is None:
+        why = None if cfg.rerun or name not in done else stale(done[name].get("inputs"), made)
+        if name in done and not cfg.rerun and why is None:
             _log(f"{name}: already in {path}, from the same inputs (--rerun recomputes)")
-        else:
-            todo.append(name)
-            if why:
-                _log(f"{name}: recomputing ({why})")
+            continue
+        todo.append(name)
+        if why:
+            _log(f"{name}: recomputing ({why})")
     sets = []
     if any(m in todo for m in ("probing", "probing_saep")):
         # labelled sets first: a bad one stops early

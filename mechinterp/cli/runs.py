@@ -8,6 +8,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
+from mechinterp.formats.atomic import atomic_write_text
 from mechinterp.formats.reading import read_json
 from mechinterp.formats.store import META_FILE
 from mechinterp.formats.store_writer import FolderLock
@@ -25,6 +26,10 @@ def runs_root(runs_dir: str | Path | None = None) -> Path:
 def under_runs(*parts: str) -> str:
     """A default output folder: runs/<parts>."""
     return str(Path(RUNS, *parts))
+
+
+def _slug(name: str, sep: str = "-") -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", sep, name).strip("-")
 
 
 def _short_hash(text: str) -> str:
@@ -45,7 +50,7 @@ def model_dir_name(model: str) -> str:
     name and a short hash of where it is (two folders of one name never share a default folder)."""
     if Path(model).exists():
         return input_name(model)
-    return re.sub(r"[^A-Za-z0-9._-]+", "--", model).strip("-")
+    return _slug(model, "--")
 
 
 def input_name(path: str) -> str:
@@ -53,7 +58,7 @@ def input_name(path: str) -> str:
     a short hash of where it is."""
     p = Path(identity(path))
     name = p.parent.name if p.name == "sae" else p.name
-    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-') or 'input'}-{_short_hash(str(p))}"
+    return f"{_slug(name) or 'input'}-{_short_hash(str(p))}"
 
 
 def default_store_dir(model: str, hook: str, runs_dir: str | Path | None = None) -> Path:
@@ -94,7 +99,7 @@ def saes_name(saes: list[str]) -> str:
 
 def sequences_name(spec: str) -> str:
     """A folder name for a sequence set: a packaged set by its name, a file by input_name."""
-    return input_name(spec) if Path(spec).expanduser().exists() else re.sub(r"[^A-Za-z0-9._-]+", "-", spec)
+    return input_name(spec) if Path(spec).expanduser().exists() else _slug(spec)
 
 
 @contextmanager
@@ -103,13 +108,13 @@ def claimed(out: str | Path, stage: str, **inputs: str):
     while another process writes there (with its pid), and when `out` holds the results of other
     inputs; the inputs are recorded in out/inputs.json when the work ends well."""
     out, current = Path(out), {f"--{k}": identity(str(v)) for k, v in inputs.items()}
-    held = read_json(out / CLAIM, "delete it if the folder's results are no longer wanted") \
-        if (out / CLAIM).exists() else {}
-    for flag, value in current.items():
-        if flag in held and held[flag] != value:
-            raise ValueError(f"{out} holds the results of another {flag} ({held[flag]}); pass another --out, "
-                             "or delete that folder")
     with FolderLock(out, f"another {stage}"):
+        held = read_json(out / CLAIM, "delete it if the folder's results are no longer wanted") \
+            if (out / CLAIM).exists() else {}
+        for flag, value in current.items():
+            if flag in held and held[flag] != value:
+                raise ValueError(f"{out} holds the results of another {flag} ({held[flag]}); pass another --out, "
+                                 "or delete that folder")
         yield
         if current:
-            (out / CLAIM).write_text(json.dumps({**held, **current}, indent=1))
+            atomic_write_text(out / CLAIM, json.dumps({**held, **current}, indent=1))

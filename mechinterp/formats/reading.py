@@ -45,10 +45,9 @@ def read_npz(path: str | Path, names: tuple[str, ...] | None, fix: str,
         raise error(f"{path} is damaged ({why}); {fix}") from None
 
 
-def check_finite(arrays: dict, path: str | Path, fix: str, error: type[LabError] = LabError) -> None:
-    """Refuse arrays (numpy or torch) holding NaN or infinity."""
+def check_finite(arrays: dict[str, np.ndarray], path: str | Path, fix: str, error: type[LabError] = LabError) -> None:
+    """Refuse arrays holding NaN or infinity."""
     for name, a in arrays.items():
-        values = np.asarray(a.float().numpy() if hasattr(a, "float") and not isinstance(a, np.ndarray) else a)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            bad = int((~np.isfinite(values)).sum())
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = int((~np.isfinite(a)).sum())
             raise error(f"{path}: {name} holds {bad} NaN or infinite value{'s' * (bad > 1)}; {fix}")
