@@ -103,7 +103,17 @@ def test_graph_page_in_headless_chromium(tmp_path):
         assert page.inner_text("#card .examples .ex >> nth=0 >> .tok.hl") == " gave"
         degree = sum(PICKED in (e["source"], e["target"]) for e in data["edges"])
         assert page.locator("#graph path.edge.hi").count() == degree
-        assert page.locator("#graph path.edge.faded").count() == len(data["edges"]) - degree
+        downstream, stack = set(), [PICKED]  # every edge on a path from the node to the logits
+        while stack:
+            nid = stack.pop()
+            for i, e in enumerate(data["edges"]):
+                if e["source"] == nid and i not in downstream:
+                    downstream.add(i)
+                    stack.append(e["target"])
+        assert page.locator("#graph path.edge.path").count() == len(downstream) > 0
+        assert any(data["edges"][i]["target"].startswith("l:") for i in downstream)
+        lit = {i for i, e in enumerate(data["edges"]) if PICKED in (e["source"], e["target"])} | downstream
+        assert page.locator("#graph path.edge.faded").count() == len(data["edges"]) - len(lit)
         assert "L1 #640" in page.inner_text("#card .incoming") and "l:0" in page.inner_text("#card .outgoing")
         # a feature without statistics says so
         page.click(_node("f:2:5:3"))
@@ -161,6 +171,38 @@ def test_graph_page_in_headless_chromium(tmp_path):
         page.set_input_files("#load-file", str(tmp_path / "bad.json"))
         # a locator, not wait_for_function: the page's CSP forbids the eval that one needs
         page.locator("#notice", has_text="cannot load").wait_for()
+
+
+def test_a_crowded_graph_opens_fitted_and_stacked(tmp_path):
+    """30 layers, 24 positions and 60 features in one cell (the dense stack a real graph has at its first
+    token): the page opens with every node inside the panel, no scroll bar, the crowded cell stacked in
+    a compact block; "1:1" shows the drawing at full size, larger than the panel."""
+    data = make_graph()
+    data["n_layers"], data["tokens"] = 30, [f" w{p}" for p in range(24)]
+    for n in data["nodes"]:
+        if n["kind"] == "logit":
+            n["layer"], n["pos"] = 30, 23
+    data["nodes"] += [{"id": f"f:0:1:{f}", "kind": "feature", "layer": 0, "pos": 1, "feature": f, "activation": 1.0,
+                       "influence": 0.001 * (f % 7), "label": f"L0 #{f}", "card": {}} for f in range(1000, 1060)]
+    out = write_graph_page(data, tmp_path / "graph.html")
+    with browser_page(out, 1200, 700) as page:
+        page.wait_for_selector("body[data-ready='1']")
+        panel = page.locator("#graph").bounding_box()
+        assert page.evaluate("document.querySelector('#graph svg').dataset.fitted") == "1"
+        assert page.evaluate("(g => g.scrollWidth <= g.clientWidth && g.scrollHeight <= g.clientHeight)"
+                             "(document.getElementById('graph'))")
+        boxes = [page.locator(_node(n["id"])).bounding_box() for n in data["nodes"]]
+        for b in boxes:
+            assert panel["x"] <= b["x"] and b["x"] + b["width"] <= panel["x"] + panel["width"] + 1
+            assert panel["y"] <= b["y"] and b["y"] + b["height"] <= panel["y"] + panel["height"] + 1
+        crowded = boxes[-60:]
+        xs, ys = [b["x"] for b in crowded], [b["y"] for b in crowded]
+        assert len({round(y) for y in ys}) > 1                      # stacked in rows, not one long line,
+        assert max(xs) - min(xs) < panel["width"] / 4                 # a compact block
+        assert max(ys) - min(ys) < panel["height"] / 32               # inside its own layer's row
+        page.click("#fit-btn")
+        assert page.evaluate("(g => g.scrollWidth > g.clientWidth || g.scrollHeight > g.clientHeight)"
+                             "(document.getElementById('graph'))")
 
 
 def test_write_graph_page_refuses_bad_data(tmp_path):

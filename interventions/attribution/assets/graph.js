@@ -42,31 +42,51 @@
     (cells[n.layer + ":" + n.pos] = cells[n.layer + ":" + n.pos] || []).push(n);
   });
   G.edges.forEach(function (e) { outgoing[e.source].push(e); incoming[e.target].push(e); });
-  // cells wide enough for the most crowded one; rows and columns fill the panel when they can
-  var maxCell = Math.max.apply(null, Object.keys(cells).map(function (k) { return cells[k][0].kind === "logit" ? 1 : cells[k].length; }));
+  // a crowded cell stacks its nodes in a block (DOT px apart, LINE px between its rows) and only its
+  // own column widens; columns and rows fill the panel when they can, and the whole drawing is
+  // scaled to fit it when they cannot (fit(), below)
+  var DOT = 10, LINE = 8, MIN_COL = 60;
   var nPos = G.tokens.length, box = $("graph").getBoundingClientRect();
-  var COL_W = Math.max(90, 18 * maxCell, (box.width - LEFT - 16) / nPos);
-  var ROW_H = Math.max(50, Math.min(110, (box.height - TOP - BOTTOM) / (G.n_layers + 2)));
-  var W = LEFT + nPos * COL_W + 16, H = TOP + (G.n_layers + 2) * ROW_H + BOTTOM;
+  var ROW_H = Math.max(32, Math.min(110, (box.height - TOP - BOTTOM) / (G.n_layers + 2)));
+  var rowsFit = Math.max(1, Math.floor((ROW_H - 6) / LINE));
+  var colW = G.tokens.map(function () { return MIN_COL; });
+  Object.keys(cells).forEach(function (key) {
+    var c = cells[key];
+    if (c[0].kind === "feature" || c[0].kind === "error") colW[c[0].pos] = Math.max(colW[c[0].pos], Math.ceil(c.length / rowsFit) * DOT + 16);
+  });
+  var spare = box.width - LEFT - 16 - colW.reduce(function (a, b) { return a + b; }, 0);
+  if (spare > 0) colW = colW.map(function (w) { return w + spare / nPos; });
+  var colLeft = [LEFT];
+  colW.forEach(function (w, p) { colLeft[p + 1] = colLeft[p] + w; });
+  var W = colLeft[nPos] + 16, H = TOP + (G.n_layers + 2) * ROW_H + BOTTOM;
   var maxInfl = Math.max.apply(null, G.nodes.map(function (n) { return n.influence; }).concat([1e-12]));
   var maxW = Math.max.apply(null, G.edges.map(function (e) { return Math.abs(e.weight); }).concat([1e-12]));
   function rowY(layer) { return TOP + (G.n_layers - layer) * ROW_H + ROW_H / 2; }
-  function colX(pos) { return LEFT + pos * COL_W + COL_W / 2; }
+  function colX(pos) { return colLeft[pos] + colW[pos] / 2; }
   function nodeText(n) { return n.card && typeof n.card.token === "string" ? n.card.token : n.label; }
   function layerName(l) { return l < 0 ? "tokens" : l >= G.n_layers ? "logits" : "L" + l; }
   Object.keys(cells).forEach(function (key) {
     var list = cells[key].sort(function (a, b) {
       return KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || b.influence - a.influence || (a.id < b.id ? -1 : 1);
     });
-    var n = list.length, pos = list[0].pos, top = list[0].layer === G.n_layers;
-    // the logit row holds nothing else: its boxes spread leftwards over whole columns
-    var span = top ? Math.min(n, pos + 1) * COL_W : COL_W, left = colX(pos) + COL_W / 2 - span, slot = span / n;
+    var n = list.length, pos = list[0].pos, boxes = list[0].kind === "token" || list[0].kind === "logit";
+    if (boxes) {  // one token box per column; the logit row's boxes spread leftwards over whole columns
+      var first = Math.max(0, pos + 1 - n), left = colLeft[first], slot = (colLeft[pos + 1] - left) / n;
+      list.forEach(function (node, k) {
+        node.x = left + (k + 0.5) * slot;
+        node.y = rowY(node.layer);
+        node.r = 3 + 5 * Math.sqrt(node.influence / maxInfl);
+        node.boxW = Math.max(14, Math.min(slot - 6, 7 * showTok(nodeText(node)).length + 10));
+      });
+      return;
+    }
+    var rows = Math.min(n, rowsFit), perRow = Math.ceil(n / rows), alone = n === 1;
     list.forEach(function (node, k) {
-      node.x = left + (k + 0.5) * slot;
-      node.y = rowY(node.layer);
-      var s = Math.sqrt(node.influence / maxInfl);
-      node.r = Math.min(0.45 * slot, node.kind === "feature" ? 4 + 9 * s : 3 + 5 * s);
-      node.boxW = Math.max(14, Math.min(slot - 6, 7 * showTok(nodeText(node)).length + 10));
+      var row = Math.floor(k / perRow), inRow = Math.min(perRow, n - row * perRow);
+      node.x = colX(pos) + (k % perRow - (inRow - 1) / 2) * DOT;
+      node.y = rowY(node.layer) + (row - (rows - 1) / 2) * LINE;
+      var s = Math.sqrt(node.influence / maxInfl), big = node.kind === "feature" ? 4 + 9 * s : 3 + 5 * s;
+      node.r = alone ? Math.min(big, 0.4 * ROW_H) : Math.min(big, 0.45 * DOT);
     });
   });
 
@@ -112,6 +132,15 @@
     nodeEls[n.id] = g; gNodes.appendChild(g);
   });
   $("graph").appendChild(svg);
+  // fitted to the panel when the drawing is larger (no scrolling to find the nodes); "1:1" toggles
+  function fit(on) {
+    var scale = Math.min(1, (box.width - 4) / W, (box.height - 4) / H);
+    svg.setAttribute("width", on ? W * scale : W);
+    svg.setAttribute("height", on ? H * scale : H);
+    svg.dataset.fitted = on && scale < 1 ? "1" : "0";
+  }
+  fit(true);
+  if ($("fit-btn")) $("fit-btn").addEventListener("click", function () { fit(svg.dataset.fitted !== "1"); });
   svg.addEventListener("click", function (ev) {
     var g = ev.target.closest("g.node");
     if (!g) { select(null); return; }
@@ -136,11 +165,18 @@
 
   // ---------------------------------------------------------------- restyle after any change
   function restyle() {
-    var sel = state.selected, near = {};
+    var sel = state.selected, near = {}, onPath = new Set();
     if (sel) {
       near[sel] = 1;
       incoming[sel].forEach(function (e) { near[e.source] = 1; });
-      outgoing[sel].forEach(function (e) { near[e.target] = 1; });
+      // every edge on a path from the selection to the logits
+      var stack = [sel], seen = {};
+      while (stack.length) {
+        var id = stack.pop();
+        if (seen[id]) continue;
+        seen[id] = 1; near[id] = 1;
+        outgoing[id].forEach(function (e) { onPath.add(e); stack.push(e.target); });
+      }
     }
     G.nodes.forEach(function (n) {
       var c = nodeEls[n.id].classList;
@@ -149,7 +185,7 @@
     });
     G.edges.forEach(function (e, i) {
       var c = edgeEls[i].classList, touch = !!sel && (e.source === sel || e.target === sel);
-      c.toggle("hi", touch); c.toggle("faded", !!sel && !touch);
+      c.toggle("hi", touch); c.toggle("path", onPath.has(e)); c.toggle("faded", !!sel && !touch && !onPath.has(e));
       c.toggle("hidden", state.pinnedOnly && !(isPinned(e.source) && isPinned(e.target)));
     });
     drawSupers();
