@@ -62,8 +62,9 @@ class TraceConfig(AttributionConfig):
     max_page_edges: int = field(default=3000, metadata=bounds(1))
     """The page and the figure draw at most this many of the pruned graph's edges (the highest edge
     scores: |weight| over the target's total input, times the target's influence)."""
-    card_windows: int = field(default=32, metadata=bounds(0))
-    """Windows of each layer's input store searched for the feature cards' top contexts."""
+    card_windows: int = field(default=128, metadata=bounds(0))
+    """Windows of each layer's input store searched for the feature cards' top contexts (read 32 at a
+    time; the card says how many were searched)."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display needed
 import matplotlib.pyplot as plt  # noqa: E402 (pyplot must come after the backend choice)
+import numpy as np  # noqa: E402 (with the other imports after the backend choice)
 
 
 def by_layer(layers: list[int], series: dict[str, list[float]], path: str | Path, ylabel: str, title: str = "") -> None:
@@ -67,23 +68,36 @@ def graph_png(data: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-def prediction_scatter(rows: list[dict], path: str | Path, title: str = "") -> None:
+def prediction_scatter(rows: list[dict], path: str | Path, title: str = "") -> dict:
     """The graph's linear prediction of each intervention against what it did, with attention and norms
-    frozen as in the graph and with everything live."""
+    frozen as in the graph and with everything live. Returns the axis limit and how many measured
+    values lie beyond it."""
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    x = [r["linear"] for r in rows]
+    x = np.array([r["linear"] for r in rows], float)
+    # the axes follow the graph's predictions; a measured change far beyond them (a frozen model whose
+    # values explode) is drawn at the edge as a triangle and counted, not allowed to squash the rest
+    lim = 1.5 * max(float(np.abs(x).max()) if len(x) else 0.0, 1e-6)
+    beyond = 0
     for key, colour, label in (("measured_frozen", "tab:green", "attention, norms frozen"),
                                ("measured", "tab:orange", "real model (all live)")):
-        ax.scatter(x, [r[key] for r in rows], s=14, color=colour, label=label)
-    lim = max([abs(r[k]) for r in rows for k in ("linear", "measured", "measured_frozen")] or [1.0])
+        y = np.array([r[key] for r in rows], float)
+        out = ~(np.abs(y) <= lim)
+        beyond += int(out.sum())
+        ax.scatter(x[~out], y[~out], s=14, color=colour, label=label)
+        ax.scatter(x[out], np.clip(np.nan_to_num(y[out], nan=lim), -lim, lim), s=30, marker="^", color=colour)
     ax.plot([-lim, lim], [-lim, lim], color="gray", lw=0.8, ls="--")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim * 1.05, lim * 1.05)
     ax.set_xlabel("graph's prediction (linear)")
     ax.set_ylabel("measured change of the top logit")
+    if beyond:
+        title = f"{title}\n{beyond} measured value(s) beyond the axes, drawn at the edge (triangles)"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return dict(lim=lim, beyond=beyond)
 
 
 def concept_alignment_bars(table: dict[str, dict[str, dict]], path: str | Path, title: str = "",

@@ -240,3 +240,13 @@ def test_trace_command_end_to_end_and_its_bad_inputs(tiny_dir, tmp_path, capfd):
     fails(["trace", "--set", str(other), "--prompt", PROMPT, "--out", str(refused), "--device", "cpu"], "trained on 'gpt2'")
     fails(["trace", "--set", str(tmp_path / "nothing"), "--prompt", PROMPT], "no transcoders under")
     assert (out / "graph.npz").read_bytes() == before
+
+
+def test_the_interventions_figure_keeps_the_graphs_scale_when_a_measured_value_explodes(tmp_path):
+    from mechinterp.views.figures import prediction_scatter
+
+    rows = [dict(linear=v, measured=0.9 * v, measured_frozen=v) for v in (-0.4, 0.1, 0.3, 0.5)]
+    rows.append(dict(linear=0.2, measured=0.1, measured_frozen=4e6))  # a frozen model that exploded
+    drawn = prediction_scatter(rows, tmp_path / "interventions.png", "5 nodes")
+    assert drawn == {"lim": pytest.approx(0.75), "beyond": 1}
+    assert (tmp_path / "interventions.png").stat().st_size > 5_000

@@ -119,3 +119,18 @@ def test_row_hash_is_a_bijection():
     h = row_hash(rows, salt)
     assert len(np.unique(h)) == len(rows)
     np.testing.assert_array_equal(row_unhash(h, salt), rows)
+
+
+def test_graph_cards_search_the_store_in_chunks_and_find_what_one_pass_finds(store_path, tmp_path):
+    """The graph page's feature cards read the store a chunk of windows at a time (memory of one chunk)
+    and keep each feature's running top contexts: the same examples as one pass over every window."""
+    from interventions.attribution.cards import _examples
+    from interventions.sae import load_sae
+
+    store = open_store(store_path)
+    tc = load_sae(make_sae(tmp_path, store_path, "standard"))
+    feats = np.array([0, 1, 2, 7, 11])
+    chunked, searched = _examples(tc, store, feats, 20, 3, 6, 2, chunk=3)
+    whole, _ = _examples(tc, store, feats, 20, 3, 6, 2, chunk=1000)
+    assert searched == 20 and chunked == whole
+    assert all(len(ex) == 3 for ex in chunked) and all(max(e["acts"]) > 0 for ex in chunked for e in ex)
