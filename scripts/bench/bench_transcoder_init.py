@@ -3,6 +3,7 @@ skip path started at 0, and a skip path started at the least-squares map from ml
 (sae_jax/data_init.py), on a sample of the default model's layers.
 
     python scripts/bench/bench_transcoder_init.py [--layers 0,6,11,17,23,29] [--n_tokens 30000] [--steps 300]
+    python scripts/bench/bench_transcoder_init.py --only_levers    # the default with one setting changed
 
 One paired dump of those layers, then each variant trains every layer with the same data, seed and
 steps (the demo's transcoder settings); the table gives each variant's held-out FVU of mlp_out (mean
@@ -23,6 +24,10 @@ from mechinterp.formats.transcoder_set import SUMMARY
 
 VARIANTS = {"no skip": ["--no_skip"], "skip, W_skip = 0": ["--skip_init", "zeros"],
             "skip, least squares": ["--skip_init", "lstsq"]}
+"""The starting points; --levers adds the default (skip, least squares) with one setting changed."""
+LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
+          "no warm-up or decay": lambda lr: ["--warmup_frac", "0", "--decay_frac", "0"],
+          "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"]}
 
 
 def main() -> None:
@@ -33,25 +38,35 @@ def main() -> None:
     p.add_argument("--d_sae", type=int, default=2048)
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--work", default=str(BENCH_DIR / "transcoder_init"))
+    p.add_argument("--levers", action="store_true", help="also the default with each of LEVERS changed")
+    p.add_argument("--only_levers", action="store_true", help="the LEVERS alone (the starting points ran before)")
     a = p.parse_args()
+    from sae_jax.config import TrainConfig
+
+    lr = TrainConfig().lr_for(a.d_sae)
+    variants = {} if a.only_levers else dict(VARIANTS)
+    if a.levers or a.only_levers:
+        variants |= {f"default, {name}": ["--skip_init", "lstsq", *flags(lr)] for name, flags in LEVERS.items()}
     work = Path(a.work)
     mi = [sys.executable, "-m", "mechinterp"]
-    subprocess.run([*mi, "dump", "--hook", "blocks.{L}.hook_mlp_in", "--hook", "blocks.{L}.hook_mlp_out",
-                    "--layers", a.layers, "--n_tokens", str(a.n_tokens), "--out", str(work / "pairs"), "--no_progress"],
-                   cwd=REPO, check=True)
+    if not (work / "pairs").exists():
+        subprocess.run([*mi, "dump", "--hook", "blocks.{L}.hook_mlp_in", "--hook", "blocks.{L}.hook_mlp_out",
+                        "--layers", a.layers, "--n_tokens", str(a.n_tokens), "--out", str(work / "pairs"),
+                        "--no_progress"], cwd=REPO, check=True)
     rows = []
-    for name, flags in VARIANTS.items():
-        out = work / name.replace(" ", "_").replace(",", "").replace("=", "")
+    for name, flags in variants.items():
+        out = work / "".join(c if c.isalnum() else "_" for c in name)
         t0 = time.perf_counter()
         subprocess.run([*mi, "train-transcoders", "--acts", str(work / "pairs"), "--layers", a.layers, "--out", str(out),
                         "--arch", "batchtopk", "--k", str(a.k), "--d_sae", str(a.d_sae), "--steps", str(a.steps),
-                        "--batch", "1024", "--no_progress", *flags], cwd=REPO, check=True)
+                        "--batch", "1024", "--no_progress", *flags], cwd=REPO, check=True)  # later flags win
         summary = json.loads((out / SUMMARY).read_text())
         fvu = {r["layer"]: r["fvu"] for r in summary["layers"]}
         rows.append(dict(variant=name, mean_fvu=round(sum(fvu.values()) / len(fvu), 4), worst_fvu=round(max(fvu.values()), 4),
                          **{f"L{L}": round(v, 3) for L, v in fvu.items()}, train_s=round(time.perf_counter() - t0)))
-    write_results("transcoder_init", rows, dict(cpu=cpu_model(), layers=a.layers, n_tokens=a.n_tokens, steps=a.steps,
-                                                tokens_per_layer=a.steps * 1024, d_sae=a.d_sae, k=a.k))
+    write_results("transcoder_levers" if a.only_levers else "transcoder_init", rows,
+                  dict(cpu=cpu_model(), layers=a.layers, n_tokens=a.n_tokens, steps=a.steps, tokens_per_layer=a.steps * 1024,
+                       d_sae=a.d_sae, k=a.k))
 
 
 if __name__ == "__main__":
