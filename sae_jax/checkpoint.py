@@ -7,6 +7,7 @@ import errno
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -73,9 +74,10 @@ class Checkpointer:
     def _drop_unfinished(self) -> None:
         """Remove what a failed save left: orbax writes a checkpoint into a temporary folder and renames
         it when complete; a failure (a full disk) leaves that folder behind, holding the space."""
-        for t in threading.enumerate():  # its writer threads first: one still running would recreate the folder
+        deadline = time.monotonic() + 30  # its writer threads first: one still running would recreate the folder
+        for t in threading.enumerate():
             if t is not threading.current_thread() and not t.daemon:
-                t.join(timeout=60)
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
         for tmp in self.dir.glob(f"*{TMP_DIR_SUFFIX}*"):
             shutil.rmtree(tmp, ignore_errors=True)
 
