@@ -3,7 +3,7 @@ skip path started at 0, and a skip path started at the least-squares map from ml
 (sae_jax/data_init.py), on a sample of the default model's layers.
 
     python scripts/bench/bench_transcoder_init.py [--layers 0,6,11,17,23,29] [--n_tokens 30000] [--steps 300]
-    python scripts/bench/bench_transcoder_init.py --only_levers    # the default with one setting changed
+    python scripts/bench/bench_transcoder_init.py --only_levers [--levers "lr x 4"]   # the default, one setting changed
 
 One paired dump of those layers, then each variant trains every layer with the same data, seed and
 steps (the demo's transcoder settings); the table gives each variant's held-out FVU of mlp_out (mean
@@ -25,7 +25,8 @@ from mechinterp.formats.transcoder_set import SUMMARY
 VARIANTS = {"no skip": ["--no_skip"], "skip, W_skip = 0": ["--skip_init", "zeros"],
             "skip, least squares": ["--skip_init", "lstsq"]}
 """The starting points; --levers adds the default (skip, least squares) with one setting changed."""
-LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
+LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 4": lambda lr: ["--lr", str(4 * lr)],
+          "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
           "no warm-up or decay": lambda lr: ["--warmup_frac", "0", "--decay_frac", "0"],
           "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"]}
 
@@ -38,15 +39,20 @@ def main() -> None:
     p.add_argument("--d_sae", type=int, default=2048)
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--work", default=str(BENCH_DIR / "transcoder_init"))
-    p.add_argument("--levers", action="store_true", help="also the default with each of LEVERS changed")
-    p.add_argument("--only_levers", action="store_true", help="the LEVERS alone (the starting points ran before)")
+    p.add_argument("--levers", nargs="*", default=None, metavar="LEVER",
+                   help=f"also the default with each of these changed (none named: all of {', '.join(LEVERS)})")
+    p.add_argument("--only_levers", action="store_true", help="the levers alone (the starting points ran before)")
     a = p.parse_args()
     from sae_jax.config import TrainConfig
 
     lr = TrainConfig().lr_for(a.d_sae)
     variants = {} if a.only_levers else dict(VARIANTS)
-    if a.levers or a.only_levers:
-        variants |= {f"default, {name}": ["--skip_init", "lstsq", *flags(lr)] for name, flags in LEVERS.items()}
+    if a.levers is not None or a.only_levers:
+        chosen = a.levers or list(LEVERS)
+        unknown = [n for n in chosen if n not in LEVERS]
+        if unknown:
+            p.error(f"--levers: unknown lever {unknown[0]!r}; use some of {', '.join(LEVERS)}")
+        variants |= {f"default, {name}": ["--skip_init", "lstsq", *LEVERS[name](lr)] for name in chosen}
     work = Path(a.work)
     mi = [sys.executable, "-m", "mechinterp"]
     if not (work / "pairs").exists():
