@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mechinterp.formats.atomic import atomic_write_text
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.layers import parse_layers
 from mechinterp.formats.sae import SAEError
 from mechinterp.formats.store import META_FILE
@@ -32,7 +33,7 @@ SITES = ("hook_mlp_in", "hook_mlp_out")
 
 @dataclass(frozen=True)
 class TranscoderRun:
-    """Where a set of transcoders reads and writes."""
+    """Where a set of transcoders reads and writes, and what sets transcoders apart from SAEs."""
     acts: str | None = None
     """Folder of a dump with --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out', one store per
     hook (None: runs/acts/pairs)."""
@@ -45,6 +46,12 @@ class TranscoderRun:
     skip: bool = True
     """A linear skip path from mlp_in to mlp_out beside the latents, started at the least-squares map
     (--skip_init): skip transcoders reach a lower FVU on the same tokens (docs/transcoders.md)."""
+    lr_factor: float = field(default=4.0, metadata=bounds(0, open_low=True))
+    """Without --lr: this many times the SAE rule's learning rate (transcoders started at least squares
+    learn fastest at about 4x it: docs/transcoders.md)."""
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 def find_pairs(acts: str | Path) -> dict[int, tuple[Path, Path]]:

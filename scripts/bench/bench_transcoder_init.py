@@ -26,6 +26,7 @@ VARIANTS = {"no skip": ["--no_skip"], "skip, W_skip = 0": ["--skip_init", "zeros
             "skip, least squares": ["--skip_init", "lstsq"]}
 """The starting points; --levers adds the default (skip, least squares) with one setting changed."""
 LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 4": lambda lr: ["--lr", str(4 * lr)],
+          "lr x 8": lambda lr: ["--lr", str(8 * lr)],
           "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
           "no warm-up or decay": lambda lr: ["--warmup_frac", "0", "--decay_frac", "0"],
           "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"]}

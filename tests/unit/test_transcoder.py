@@ -240,3 +240,19 @@ def test_a_skip_path_started_at_least_squares_is_ahead_at_a_fixed_budget(pair_di
                       _tcfg(skip_init=init, steps=40), acts_out=pair_dir / OUT)
         ev[init] = m["explained_variance"]
     assert ev["lstsq"] > ev["zeros"] + 0.02, ev
+
+
+def test_train_transcoders_defaults_to_skip_paths_and_four_times_the_sae_learning_rate(pair_dir, tmp_path):
+    from mechinterp.cli import main as cli
+    from sae_jax.config import TrainConfig
+
+    out = tmp_path / "tcs"
+    cli(["train-transcoders", "--acts", str(pair_dir), "--layers", "1", "--out", str(out), "--arch", "topk", "--k", "16",
+         "--d_sae", "256", "--steps", "30", "--batch", "256", "--eval_tokens", "2000", "--no_progress"])
+    w, cfg = load_export(out / "layer_1" / "sae")
+    assert "W_skip" in w and cfg["mechinterp"]["lr"] == pytest.approx(4 * TrainConfig().lr_for(256))
+    cli(["train-transcoders", "--acts", str(pair_dir), "--layers", "1", "--out", str(tmp_path / "plain"), "--arch", "topk",
+         "--k", "16", "--d_sae", "256", "--steps", "150", "--batch", "256", "--eval_tokens", "2000", "--no_progress",
+         "--no_skip", "--lr", "3e-3"])
+    w, cfg = load_export(tmp_path / "plain" / "layer_1" / "sae")
+    assert "W_skip" not in w and cfg["mechinterp"]["lr"] == pytest.approx(3e-3)

@@ -9,6 +9,7 @@ Re-running the same command resumes in the layer it stopped in.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from mechinterp.cli.flags import add_flags, build, values
 from mechinterp.cli.runs import under_runs
@@ -37,7 +38,10 @@ def main(argv=None, prog=None) -> None:
 
         run = build(TranscoderRun, a, acts=a.acts or under_runs("acts", "pairs"), out=a.out or under_runs("transcoders"))
         with FolderLock(run.out, "another train-transcoders"):
-            s = train_transcoders(run, {**values(SAEConfig, a, skip=("skip",)), "skip": run.skip}, build(TrainConfig, a),
-                                  devices=jax_devices(run.device))
+            scfg = {**values(SAEConfig, a, skip=("skip",)), "skip": run.skip}
+            tcfg = build(TrainConfig, a)
+            if tcfg.lr is None:
+                tcfg = replace(tcfg, lr=run.lr_factor * tcfg.lr_for(scfg["d_sae"]))
+            s = train_transcoders(run, scfg, tcfg, devices=jax_devices(run.device))
         print(json.dumps({k: s[k] for k in ("mean_fvu", "worst_fvu", "wall_s")}))
         print(f"wrote {run.out}/{SUMMARY}" + (f" and {s['circuit_tracer']}" if "circuit_tracer" in s else ""))
