@@ -65,6 +65,11 @@ def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
     res = fit(store, scfg, tcfg, out / "checkpoints", devices=devices, stop_at=stop_at, desc=scfg.arch)
     if res.steps < tcfg.steps:
         return {"stopped_at": res.steps}
+    return export_fit(out, store, acts, acts_out, scfg, tcfg, res)
+
+
+def export_fit(out: Path, store, acts, acts_out, scfg: SAEConfig, tcfg: TrainConfig, res: FitResult) -> dict:
+    """A finished fit's held-out metrics, export and figures (finish), and its history.json."""
     st = jax.device_get(res.state)
     thr = np.asarray(inference_threshold(st, scfg))
     if get(scfg.arch).tracks_threshold:

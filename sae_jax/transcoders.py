@@ -24,9 +24,11 @@ from mechinterp.formats.layers import parse_layers
 from mechinterp.formats.sae import SAEError
 from mechinterp.formats.store import META_FILE
 from mechinterp.formats.transcoder_set import SUMMARY, layer_export, set_layers, write_transcoder_set
-from mechinterp.views.figures import by_layer
-from sae_jax.config import TrainConfig
-from sae_jax.pipeline import train_sae
+from mechinterp.views.figures import by_layer, fvu_curves
+from sae_jax.config import SAEConfig, TrainConfig
+from sae_jax.pipeline import export_fit, load_store, train_sae
+from sae_jax.scaling import power_law, tokens_to
+from sae_jax.stream_fit import StreamConfig, Unit, fit_stream, heldout_dump
 
 SITES = ("hook_mlp_in", "hook_mlp_out")
 
@@ -36,13 +38,16 @@ class TranscoderRun:
     """Where a set of transcoders reads and writes, and what sets transcoders apart from SAEs."""
     acts: str | None = None
     """Folder of a dump with --hook 'blocks.{L}.hook_mlp_in' --hook 'blocks.{L}.hook_mlp_out', one store per
-    hook (None: runs/acts/pairs)."""
+    hook (None: runs/acts/pairs; with --stream: the held-out dump it writes, None: OUT/heldout)."""
     layers: str = "all"
     """Layers to train: all (every layer with both stores), or e.g. 0,4,8-11."""
     out: str | None = None
     """Output folder (None: runs/transcoders): layer_{L}/ per layer, transcoders.json, fvu_by_layer.png, circuit_tracer/."""
     device: str = "auto"
     """JAX platform to shard the step over: auto, cpu, gpu (or cuda)."""
+    stream: bool = False
+    """Train every layer at once from a live stream of the model's forward over a corpus (--model,
+    --corpus, ...) instead of a dump: no activations on disk beyond a small held-out dump in --acts."""
     skip: bool = True
     """A linear skip path from mlp_in to mlp_out beside the latents, started at the least-squares map
     (--skip_init): skip transcoders reach a lower FVU on the same tokens (docs/transcoders.md)."""
@@ -73,7 +78,12 @@ def _listed(layers: list[int]) -> str:
     return ", ".join(map(str, layers)) if len(layers) <= 8 else f"{', '.join(map(str, layers[:8]))} ... ({len(layers)})"
 
 
-def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, devices=None, say=print) -> dict:
+def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, devices=None, say=print,
+                      stream: StreamConfig | None = None, stop_at: int | None = None) -> dict:
+    """Train the set from the dump run.acts, or with `stream` from a live stream (run.acts is then the
+    held-out dump it writes first). stop_at: stop a stream there as a crash would (tests)."""
+    if stream is not None:
+        heldout_dump(stream, tcfg, [f"blocks.{{L}}.{site}" for site in SITES], run.layers, Path(run.acts))
     pairs = find_pairs(run.acts)
     n_layers = max(pairs) + 1
     from mechinterp.formats.store import read_meta
@@ -84,18 +94,19 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
     if missing:
         raise SAEError(f"--layers {run.layers}: no store pair for layers {missing} in {run.acts}")
     out = Path(run.out)
-    rows, t0 = [], time.perf_counter()
-    for i, layer in enumerate(wanted):
-        t_layer = time.perf_counter()
-        inp, target = pairs[layer]
-        m = train_sae(inp, out / f"layer_{layer}", scfg_kwargs, tcfg, devices=devices, acts_out=target)
-        rows.append(dict(layer=layer, **{k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense")}))
-        done = time.perf_counter() - t0
-        eta = done / (i + 1) * (len(wanted) - i - 1)
-        say(f"layer {layer} ({i + 1}/{len(wanted)}): FVU {m['fvu']:.3f}, L0 {m['l0']:.1f} in "
-            f"{time.perf_counter() - t_layer:.0f}s; about {eta / 60:.1f} min to go", flush=True)
+    t0 = time.perf_counter()
+    extra: dict = {}
+    if stream is None:
+        rows = _one_by_one(pairs, wanted, out, scfg_kwargs, tcfg, devices, say)
+    else:
+        rows, extra = _streamed(pairs, wanted, out, scfg_kwargs, tcfg, stream, devices, stop_at, say)
+        if rows is None:
+            return {"stopped_at": stop_at}
+        fvu_curves(extra["curve"], out / "fvu_curve.png", f"transcoders, {model}, held-out FVU while training",
+                   extra["power_law"])
     summary = dict(model=model, layers=rows, mean_fvu=sum(r["fvu"] for r in rows) / len(rows),
-                   worst_fvu=max(r["fvu"] for r in rows), wall_s=time.perf_counter() - t0)
+                   worst_fvu=max(r["fvu"] for r in rows), wall_s=time.perf_counter() - t0,
+                   trained_from="stream" if stream else "dump", train_tokens=rows[0]["train_tokens"], **extra)
     by_layer([r["layer"] for r in rows], {"FVU": [r["fvu"] for r in rows]}, out / "fvu_by_layer.png",
              "held-out FVU of mlp_out", f"transcoders, {model}")
     status = set_layers(out, n_layers)
@@ -117,3 +128,41 @@ def train_transcoders(run: TranscoderRun, scfg_kwargs: dict, tcfg: TrainConfig, 
             + "; ".join(x for x in (todo, dump) if x))
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2))
     return summary
+
+
+def _row(layer: int, m: dict) -> dict:
+    return dict(layer=layer, **{k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")})
+
+
+def _one_by_one(pairs, wanted, out: Path, scfg_kwargs, tcfg, devices, say) -> list[dict]:
+    rows, t0 = [], time.perf_counter()
+    for i, layer in enumerate(wanted):
+        t_layer = time.perf_counter()
+        inp, target = pairs[layer]
+        m = train_sae(inp, out / f"layer_{layer}", scfg_kwargs, tcfg, devices=devices, acts_out=target)
+        rows.append(_row(layer, m))
+        eta = (time.perf_counter() - t0) / (i + 1) * (len(wanted) - i - 1)
+        say(f"layer {layer} ({i + 1}/{len(wanted)}): FVU {m['fvu']:.3f}, L0 {m['l0']:.1f} in "
+            f"{time.perf_counter() - t_layer:.0f}s; about {eta / 60:.1f} min to go", flush=True)
+    return rows
+
+
+def _streamed(pairs, wanted, out: Path, scfg_kwargs, tcfg, stream, devices, stop_at, say) -> tuple[list | None, dict]:
+    """(per-layer rows, the stream's record: curves, power law, throughput), or (None, {}) when stopped."""
+    units = [Unit(f"layer {L}", load_store(*pairs[L]), out / f"layer_{L}", [p.name for p in pairs[L]])
+             for L in wanted]
+    scfg = SAEConfig(d_in=units[0].store.d_in, d_out=units[0].store.d_out, **scfg_kwargs)
+    results, tcfg = fit_stream(units, scfg, tcfg, stream, devices, stop_at, say)
+    if results[0].steps < tcfg.steps:
+        return None, {}
+    rows = []
+    for layer, unit, res in zip(wanted, units, results):
+        m = export_fit(unit.out, unit.store, pairs[layer][0], pairs[layer][1], scfg, tcfg, res)
+        rows.append(_row(layer, m))
+        say(f"layer {layer}: held-out FVU {m['fvu']:.3f}, L0 {m['l0']:.1f}", flush=True)
+    curve = {layer: res.extra["curve"] for layer, res in zip(wanted, results)}  # every layer at the same tokens
+    tokens = [t for t, _ in curve[wanted[0]]]
+    mean = [sum(c[j][1] for c in curve.values()) / len(curve) for j in range(len(tokens))]
+    fit = power_law(tokens, mean, from_tokens=0.2 * max(tokens))
+    return rows, dict(curve=curve, power_law=fit, tokens_to_fvu_015=tokens_to(fit, 0.15),
+                      stream_tokens_per_s=results[0].extra["stream_tokens_per_s"])

@@ -209,3 +209,30 @@ def alignment_by_layer(results: dict, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def fvu_curves(curves: dict[int, list], path: str | Path, title: str = "", fit: dict | None = None) -> None:
+    """Held-out FVU against training tokens, one line per layer (log-log), the mean in black and the
+    power law fitted to it dashed. curves: layer -> [[tokens, fvu], ...], every layer at the same tokens."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    cmap = plt.get_cmap("viridis")
+    layers = sorted(curves)
+    for j, L in enumerate(layers):
+        pts = np.array([p for p in curves[L] if p[0] > 0], float).reshape(-1, 2)
+        ax.plot(pts[:, 0], pts[:, 1], color=cmap(j / max(1, len(layers) - 1)), lw=0.8, alpha=0.7,
+                label=f"layer {L}" if j in (0, len(layers) - 1) else None)
+    every = np.array([curves[L] for L in layers], float)  # [layers, points, (tokens, fvu)]: the same tokens
+    tokens, mean = every[0, :, 0], every[:, :, 1].mean(0)
+    ax.plot(tokens[tokens > 0], mean[tokens > 0], color="black", lw=2, label="mean")
+    if fit:
+        t = np.geomspace(fit["from_tokens"], tokens.max(), 50)
+        ax.plot(t, fit["a"] * t ** -fit["b"], "k--", lw=1, label=f"{fit['a']:.3g} x tokens^-{fit['b']:.3f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training tokens per layer")
+    ax.set_ylabel("held-out FVU")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
