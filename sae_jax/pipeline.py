@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from mechinterp.formats.atomic import atomic_write_text
 from mechinterp.formats.errors import SAEError
 from mechinterp.formats.paired import open_pair
 from mechinterp.formats.sae import export_sae
@@ -17,6 +18,7 @@ from sae_jax.architectures import get
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.guards import Diverged, heldout_problem
 from sae_jax.metrics import evaluate
+from sae_jax.stream_fit import StreamConfig, Unit, fit_stream, heldout_dump
 from sae_jax.train import FitResult, calibrate_threshold, export_weights, fit, in_out_factors, inference_threshold
 
 
@@ -66,6 +68,23 @@ def train_sae(acts: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainC
     if res.steps < tcfg.steps:
         return {"stopped_at": res.steps}
     return export_fit(out, store, acts, acts_out, scfg, tcfg, res)
+
+
+def train_sae_streamed(out: str | Path, hook: str | None, scfg_kwargs: dict, tcfg: TrainConfig, stream: StreamConfig,
+                       devices=None, stop_at: int | None = None) -> dict:
+    """train_sae from a live stream at one site (the held-out dump goes to out/heldout); its curve and
+    throughput go to out/stream.json."""
+    out = Path(out)
+    heldout_dump(stream, tcfg, [hook] if hook else [], None, out / "heldout")
+    store = load_store(out / "heldout")
+    scfg = SAEConfig(d_in=store.d_model, **scfg_kwargs)
+    (res,), tcfg = fit_stream([Unit(store.meta.hook, store, out, [store.meta.hook])], scfg, tcfg, stream, devices,
+                              stop_at)
+    if res.steps < tcfg.steps:
+        return {"stopped_at": res.steps}
+    metrics = export_fit(out, store, out / "heldout", None, scfg, tcfg, res)
+    atomic_write_text(out / "stream.json", json.dumps(dict(hook=store.meta.hook, **res.extra), indent=1))
+    return metrics
 
 
 def export_fit(out: Path, store, acts, acts_out, scfg: SAEConfig, tcfg: TrainConfig, res: FitResult) -> dict:

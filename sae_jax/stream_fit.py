@@ -94,12 +94,23 @@ class StreamConfig:
                 "stream shuffle_batches": self.shuffle_batches}
 
 
-def heldout_dump(cfg: StreamConfig, tcfg: TrainConfig, hooks: list[str], layers: str, out: Path) -> None:
+@dataclass(frozen=True)
+class StreamSite:
+    """train-sae from a stream instead of a store."""
+    stream: bool = False
+    """Train from a live stream of the model's forward over a corpus (--model, --corpus, ...) instead of
+    --acts: no activations on disk beyond a small held-out dump in OUT/heldout."""
+    hook: str | None = None
+    """With --stream: the site, e.g. blocks.15.hook_resid_pre (None: the middle layer's hook_resid_pre,
+    a dump's default)."""
+
+
+def heldout_dump(cfg: StreamConfig, tcfg: TrainConfig, hooks: list[str], layers: str | None, out: Path) -> None:
     """The held-out dump, written by `mechinterp dump` in a child process (this one stays free of torch)."""
-    argv = [sys.executable, "-m", "mechinterp", "dump", "--model", cfg.model, "--layers", layers, "--out", str(out),
+    argv = [sys.executable, "-m", "mechinterp", "dump", "--model", cfg.model, "--out", str(out),
             "--n_tokens", str(cfg.heldout_tokens), "--ctx", str(cfg.ctx), "--seed", str(tcfg.seed),
             "--eval_fraction", str(tcfg.eval_fraction), "--corpus", cfg.corpus, "--text_field", cfg.text_field,
-            "--device", cfg.producer_device]
+            "--device", cfg.producer_device, *(["--layers", layers] if layers else [])]
     for h in hooks:
         argv += ["--hook", h]
     code = subprocess.run(argv).returncode
@@ -363,4 +374,4 @@ class _Loop:
         return steps_after_first * tcfg.batch / (time.perf_counter() - t_first) if steps_after_first > 0 else None
 
 
-__all__ = ["StreamConfig", "Unit", "fit_stream", "heldout_dump", "RingError"]
+__all__ = ["StreamConfig", "StreamSite", "Unit", "fit_stream", "heldout_dump", "RingError"]

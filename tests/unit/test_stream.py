@@ -161,3 +161,19 @@ def test_a_ring_that_cannot_be_made_is_one_clear_error(tmp_path):
         Ring.create(tmp_path / "file" / "sub", 1, 64, 128, 2, {})
     with pytest.raises(RingError, match=r"a ring of 2 slots needs [\d.]+ GB and .* GB free; pass fewer --ring_slots"):
         Ring.create(tmp_path, 1000, 10**6, 1024, 2, {})
+
+
+def test_train_sae_streams_one_site(tiny_dir, docs, tmp_path):
+    from mechinterp.cli import main as cli
+
+    out = tmp_path / "sae"
+    cli(["train-sae", "--stream", "--model", str(tiny_dir), "--corpus", f"dir:{docs}", "--hook", "blocks.1.hook_resid_pre",
+         "--ctx", "16", "--heldout_tokens", "1500", "--init_tokens", "600", "--forward_windows", "4", "--arch", "topk",
+         "--k", "4", "--d_sae", "64", "--steps", "40", "--batch", "128", "--lr", "1e-2", "--eval_tokens", "2000",
+         "--out", str(out), "--no_progress"])
+    cfg = json.loads((out / "sae" / "cfg.json").read_text())
+    assert cfg["hook_name"] == "blocks.1.hook_resid_pre" and cfg["d_in"] == 64
+    record = json.loads((out / "stream.json").read_text())
+    assert record["hook"] == "blocks.1.hook_resid_pre" and record["curve"][-1][0] == 40 * 128
+    assert record["curve"][-1][1] < record["curve"][0][1] < 2 and record["stream_tokens_per_s"] > 0
+    assert json.loads((out / "sae" / "metrics.json").read_text())["fvu"] < 0.9

@@ -3,6 +3,7 @@
     mechinterp train-sae --steps 2000                          # relu + L1, 4096 latents
     mechinterp train-sae --arch topk --k 32 --acts runs/acts/... --out runs/sae_topk
     mechinterp train-sae --arch topk --acts .../blocks.3.hook_mlp_in --acts_out .../blocks.3.hook_mlp_out   # transcoder
+    mechinterp train-sae --stream --hook blocks.15.hook_resid_pre --corpus textmix --d_sae 16384 --steps 20000
 Re-running the same command resumes from <out>/checkpoints.
 """
 
@@ -19,20 +20,26 @@ from mechinterp.formats.store_writer import FolderLock
 
 def parser(prog=None):
     from sae_jax.config import SAEConfig, TrainConfig, TrainRun
+    from sae_jax.stream_fit import StreamConfig, StreamSite
 
-    return config_parser(__doc__, prog, TrainRun, SAEConfig, TrainConfig)
+    return config_parser(__doc__, prog, TrainRun, SAEConfig, TrainConfig, StreamSite, StreamConfig)
 
 
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
         from sae_jax.config import SAEConfig, TrainConfig, TrainRun
-        from sae_jax.pipeline import jax_devices, train_sae
+        from sae_jax.pipeline import jax_devices, train_sae, train_sae_streamed
+        from sae_jax.stream_fit import StreamConfig, StreamSite
 
         run = build(TrainRun, a, out=a.out or under_runs("sae"))
-        acts = run.acts or str(single_store(DEFAULT_MODEL))
+        site = build(StreamSite, a)
         with FolderLock(run.out, "another train-sae"):
-            m = train_sae(acts, run.out, values(SAEConfig, a), build(TrainConfig, a), devices=jax_devices(run.device),
-                          acts_out=run.acts_out)
+            if site.stream:
+                m = train_sae_streamed(run.out, site.hook, values(SAEConfig, a), build(TrainConfig, a),
+                                       build(StreamConfig, a), devices=jax_devices(run.device))
+            else:
+                m = train_sae(run.acts or str(single_store(DEFAULT_MODEL)), run.out, values(SAEConfig, a),
+                              build(TrainConfig, a), devices=jax_devices(run.device), acts_out=run.acts_out)
         print(json.dumps({k: m[k] for k in ("fvu", "explained_variance", "l0", "dead", "dense", "train_tokens")}))
         print(f"wrote {run.out}/sae")
