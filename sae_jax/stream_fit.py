@@ -110,7 +110,8 @@ def heldout_dump(cfg: StreamConfig, tcfg: TrainConfig, hooks: list[str], layers:
     argv = [sys.executable, "-m", "mechinterp", "dump", "--model", cfg.model, "--out", str(out),
             "--n_tokens", str(cfg.heldout_tokens), "--ctx", str(cfg.ctx), "--seed", str(tcfg.seed),
             "--eval_fraction", str(tcfg.eval_fraction), "--corpus", cfg.corpus, "--text_field", cfg.text_field,
-            "--device", cfg.producer_device, *(["--layers", layers] if layers else [])]
+            "--device", cfg.producer_device, *(["--layers", layers] if layers else []),
+            *([] if tcfg.progress else ["--no_progress"])]
     for h in hooks:
         argv += ["--hook", h]
     code = subprocess.run(argv).returncode
@@ -216,7 +217,7 @@ def fit_stream(units: list[Unit], scfg: SAEConfig, tcfg: TrainConfig, cfg: Strea
                 check_resume(meta.get("settings"), settings[i], c.dir)
                 states[i] = c.restore(start, states[i])
                 histories[i] = [h for h in meta["history"] if h["step"] < start]
-                curves[i] = [c for c in meta.get("curve", []) if c[0] <= start * tcfg.batch]
+                curves[i] = [p for p in meta.get("curve", []) if p[0] <= start * tcfg.batch]
             trained = replace(tcfg, steps=meta["train_config"]["steps"])
         end = trained.steps if stop_at is None else min(stop_at, trained.steps)
         wall, rate = 0.0, None
@@ -259,6 +260,10 @@ def _run_producer(loop: _Loop, tcfg: TrainConfig, start: int, stop_at: int | Non
             tcfg = replace(tcfg, steps=available)
         for c, s in zip(loop.ckpts, loop.states):
             c.check_run_space(s, tree_bytes(s.sae))
+        per_save = sum(tree_bytes(s) for s in loop.states)
+        say(f"stream: {n} unit(s) x {tcfg.batch} tokens a step from {cfg.model} over {cfg.corpus}; the ring holds "
+            f"{cfg.slots} x {need / cfg.slots / 1e6:.0f} MB in {ring.folder.parent}; on disk only the held-out dump "
+            f"and the checkpoints ({per_save / 1e6:.0f} MB a save, the last {loop.ckpts[0].keep} kept)", flush=True)
         t_start = time.perf_counter()
         rate = loop.run(producer, tcfg, start, tcfg.steps if stop_at is None else min(stop_at, tcfg.steps), devices)
         return tcfg, time.perf_counter() - t_start, rate

@@ -1,6 +1,6 @@
 """Every benchmark in one run, then one table of the headline ratios (runs/bench/bench.json).
 
-    python scripts/bench/bench_all.py [--only models,dump,sae,browser,ioi,live_server,transcoders] [--skip_run]
+    python scripts/bench/bench_all.py [--only models,dump,sae,browser,ioi,live_server,transcoders,stream] [--skip_run]
 
 Each scripts/bench/bench_<name>.py measures ours and the reference (peer library, matmul ceiling,
 bare forward) side by side in the same run and writes runs/bench/<name>.json; this script runs
@@ -15,7 +15,7 @@ import time
 
 from _bench import BENCH_DIR, REPO, print_table, write_json
 
-BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi", "live_server", "transcoders", "graph",
+BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi", "live_server", "transcoders", "stream", "graph",
            "graph_peer", "circuits", "circuits_peer", "ground_truth", "eval_suite",
            "saep_peer"]
 

@@ -29,7 +29,8 @@ LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 4": lambda lr: ["--l
           "lr x 8": lambda lr: ["--lr", str(8 * lr)],
           "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
           "no warm-up or decay": lambda lr: ["--warmup_frac", "0", "--decay_frac", "0"],
-          "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"]}
+          "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"],
+          "lr x 4, dormant after 20k tokens": lambda lr: ["--lr", str(4 * lr), "--dead_tokens", "20000"]}
 
 
 def main() -> None:
@@ -69,8 +70,10 @@ def main() -> None:
                         "--batch", "1024", "--no_progress", *flags], cwd=REPO, check=True)  # later flags win
         summary = json.loads((out / SUMMARY).read_text())
         fvu = {r["layer"]: r["fvu"] for r in summary["layers"]}
+        l0 = [r["l0"] for r in summary["layers"]]
         rows.append(dict(variant=name, mean_fvu=round(sum(fvu.values()) / len(fvu), 4), worst_fvu=round(max(fvu.values()), 4),
-                         **{f"L{L}": round(v, 3) for L, v in fvu.items()}, train_s=round(time.perf_counter() - t0)))
+                         **{f"L{L}": round(v, 3) for L, v in fvu.items()}, l0_min_max=f"{min(l0):.1f}-{max(l0):.1f}",
+                         train_s=round(time.perf_counter() - t0)))
     write_results("transcoder_levers" if a.only_levers else "transcoder_init", rows,
                   dict(cpu=cpu_model(), layers=a.layers, n_tokens=a.n_tokens, steps=a.steps, tokens_per_layer=a.steps * 1024,
                        d_sae=a.d_sae, k=a.k))

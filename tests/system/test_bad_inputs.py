@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow  # every stage, end to end
 
 TRAIN = ["--arch", "topk", "--k", "4", "--d_sae", "128", "--steps", "30", "--batch", "128", "--ckpt_every", "10",
          "--eval_tokens", "200", "--no_progress"]
+STREAM = "--model {model} --corpus dir:{docs} --ctx 16 --heldout_tokens 600 --init_tokens 200"
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +288,12 @@ ROWS = [
     ("eval-transcoders-given-an-sae-run", "eval-transcoders --set {run}", "error: no transcoders under {run}"),
     ("train-transcoders-given-an-sae", "train-transcoders --acts {sae} --out {root}/o",
      "error: no blocks.{{L}}.hook_mlp_in / hook_mlp_out store pairs in {sae}"),
+    # training from a stream: the held-out dump is written into --out first
+    ("train-transcoders-stream-ring-in-a-file", f"train-transcoders --stream {STREAM} --ring_dir {{afile}} --out {{root}}/o "
+     + " ".join(TRAIN), "error: cannot make a ring in {afile} (File exists); pass --ring_dir a writable folder",
+     "o/"),
+    ("train-sae-stream-heldout-too-small", f"train-sae --stream {STREAM} --heldout_tokens 150 --out {{root}}/o "
+     + " ".join(TRAIN), "error: --heldout_tokens (150 rows dumped) must exceed --init_tokens 200", "o/"),
 ]
 
 
