@@ -31,15 +31,14 @@ def _rows_of(window: np.ndarray, bos: int | None) -> np.ndarray:
     return pos if bos is None else pos[window != bos]
 
 
-def row_budget(windows: Iterator[np.ndarray], bos: int | None, want: int) -> tuple[int, int]:
-    """(rows available up to `want`, windows they take): a tokenising pass, no forward."""
-    rows = n = 0
+def row_budget(windows: Iterator[np.ndarray], bos: int | None, want: int) -> int:
+    """Training rows the windows hold, counted up to `want`: a tokenising pass, no forward."""
+    rows = 0
     for w in windows:
         if rows >= want:
             break
         rows += len(_rows_of(w, bos))
-        n += 1
-    return min(rows, want), n
+    return min(rows, want)
 
 
 class Producer:
@@ -66,8 +65,7 @@ class Producer:
 
     def batches_available(self) -> int:
         rows = self.ring.layout["rows"]
-        have, _ = row_budget(self.windows(), self.bos, self.p["batches"] * rows)
-        return have // rows
+        return row_budget(self.windows(), self.bos, self.p["batches"] * rows) // rows
 
     def _forward(self, windows: list[np.ndarray]) -> np.ndarray:
         """[units, n rows, width]: the windows' training rows, each unit's hooks side by side."""
