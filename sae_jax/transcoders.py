@@ -8,6 +8,10 @@ the layer it stopped in, and finished layers only re-export. At the end: OUT/tra
 (per-layer metrics; which layers of the dump have a complete export, which are unfinished or
 missing), OUT/fvu_by_layer.png, and OUT/circuit_tracer/ (the set in circuit-tracer's format, when
 every layer of the dump is complete; otherwise a warning names the layers it lacks).
+
+With --stream every layer trains at once from a live stream of the model's forward instead
+(sae_jax/stream_fit.py): no dump beyond a small held-out one, and OUT/fvu_curve.png with the
+held-out FVU curve and its power law in transcoders.json.
 """
 
 from __future__ import annotations
