@@ -30,7 +30,8 @@ LEVERS = {"lr x 2": lambda lr: ["--lr", str(2 * lr)], "lr x 4": lambda lr: ["--l
           "lr x 0.5": lambda lr: ["--lr", str(lr / 2)],
           "no warm-up or decay": lambda lr: ["--warmup_frac", "0", "--decay_frac", "0"],
           "k 64": lambda lr: ["--k", "64"], "TopK": lambda lr: ["--arch", "topk"],
-          "lr x 4, dormant after 20k tokens": lambda lr: ["--lr", str(4 * lr), "--dead_tokens", "20000"]}
+          "lr x 4, dormant after 20k tokens": lambda lr: ["--lr", str(4 * lr), "--dead_tokens", "20000"],
+          "lr x 4, 20% warm-up": lambda lr: ["--lr", str(4 * lr), "--warmup_frac", "0.2"]}
 
 
 def main() -> None:
