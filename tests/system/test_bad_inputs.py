@@ -292,6 +292,8 @@ ROWS = [
     ("train-transcoders-stream-ring-in-a-file", f"train-transcoders --stream {STREAM} --ring_dir {{afile}} --out {{root}}/o "
      + " ".join(TRAIN), "error: cannot make a ring in {afile} (File exists); pass --ring_dir a writable folder",
      "o/"),
+    ("train-sae-stream-and-a-store", "train-sae --stream --acts {store} --out {root}/o",
+     "error: --stream trains from the model's forward, not from a store: drop --acts / --acts_out"),
     ("train-sae-stream-heldout-too-small", f"train-sae --stream {STREAM} --heldout_tokens 150 --out {{root}}/o "
      + " ".join(TRAIN), "error: --heldout_tokens (150 rows dumped) must exceed --init_tokens 200", "o/"),
 ]

@@ -34,6 +34,9 @@ def main(argv=None, prog=None) -> None:
 
         run = build(TrainRun, a, out=a.out or under_runs("sae"))
         site = build(StreamSite, a)
+        if site.stream and (run.acts or run.acts_out):
+            raise ValueError("--stream trains from the model's forward, not from a store: drop --acts / --acts_out "
+                             "(or drop --stream to train on the store)")
         with FolderLock(run.out, "another train-sae"):
             if site.stream:
                 m = train_sae_streamed(run.out, site.hook, values(SAEConfig, a), build(TrainConfig, a),
