@@ -20,6 +20,9 @@ block cost about as much as the encode itself while the nonzeros are a few perce
   grouped into bands of the latent's own distribution (quantile edges `bands`, read off the
   histogram) and `per_band` samples are drawn per band, weighted by each bin's mass in it.
 
+- where the firings fall: per token, per previous token, per position (sae_jax/token_mass.py),
+  the evidence of the labels.
+
 A second, small pass computes each chosen example's activations over its context window (only
 the windows that are referenced, only the latents that reference them), so the page can colour
 every token. Dead: never fired; dense: fires on more than `dense_freq` of the tokens.
@@ -43,6 +46,7 @@ from mechinterp.formats.feature_stats import FeatureStats
 from mechinterp.formats.sae import DENSE_FREQ, kind, load_export, open_sae_store
 from sae_jax.architectures import contract
 from sae_jax.row_hash import row_hash, row_unhash
+from sae_jax.token_mass import TokenMass
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 
@@ -76,6 +80,8 @@ class FeatureStatsConfig:
     """A latent firing on more than this fraction of the tokens counts as dense."""
     contexts: bool = True
     """Compute the context activations (second, small pass)."""
+    label_tokens: int = field(default=24, metadata=bounds(0))
+    """Tokens (and previous tokens) kept per latent with their firing counts, for the labels (0: none)."""
 
     def __post_init__(self):
         check_bounds(self)
@@ -254,21 +260,32 @@ def compute_feature_stats(sae_dir: str | Path, store_path: str | Path | None = N
         raise ValueError("stores of 2^32 rows or more are not supported; pass --max_tokens")
     enc = Encoder(weights, scfg)
     acc = _Accumulator(enc.d_sae, cfg, store.n_rows, enc.arch == "topk")
+    mass = TokenMass(store, enc.d_sae, cfg.label_tokens) if cfg.label_tokens else None
+
+    def count(out, rows):
+        nz = _nonzeros(enc, out, rows, acc)
+        acc.add(*nz)
+        if mass is not None:
+            mass.rows_seen(rows)
+            mass.add(*nz)
+
     windows = _select_windows(store, cfg.windows)
     t0 = time.perf_counter()
     pending = None
     for i, (x, rows) in enumerate(_chunks(store, windows, cfg.chunk_rows, cfg.max_tokens)):
         out = enc(x)                                   # dispatched asynchronously ...
         if pending is not None:                        # ... while the previous chunk is counted
-            acc.add(*_nonzeros(enc, *pending, acc))
+            count(*pending)
         pending = (out, rows)
         acc.n_tokens += len(rows)
         if progress and i % 50 == 0:
             print(f"  stats: {acc.n_tokens} tokens, {time.perf_counter() - t0:.1f}s", flush=True)
     if pending is not None:
-        acc.add(*_nonzeros(enc, *pending, acc))
+        count(*pending)
     t_pass = time.perf_counter() - t0
     arrays = _finish(acc, cfg)
+    if mass is not None:
+        arrays.update(mass.finish())
     t1 = time.perf_counter()
     if cfg.contexts:
         arrays.update(_contexts(store, enc, acc, arrays, cfg))

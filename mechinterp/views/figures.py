@@ -236,3 +236,23 @@ def fvu_curves(curves: dict[int, list], path: str | Path, title: str = "", fit: 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def score_distributions(series: dict[str, list[float]], path: str | Path, title: str = "") -> None:
+    """Histograms of per-latent scores in [0, 1], one outline per series, its mean marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bins = np.linspace(0, 1, 21)
+    for i, (name, values) in enumerate(series.items()):
+        v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+        if not len(v):
+            continue
+        color = f"C{i}"
+        ax.hist(v, bins, histtype="step", lw=1.6, color=color, label=f"{name} (mean {v.mean():.3f}, n={len(v)})")
+        ax.axvline(v.mean(), color=color, ls="--", lw=1)
+    ax.set_xlabel("balanced accuracy per latent")
+    ax.set_ylabel("latents")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

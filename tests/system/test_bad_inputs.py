@@ -42,6 +42,8 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
         w[name] = str(root / name)
     cli(["train-sae", "--acts", w["store"], "--out", str(root / "run"), *TRAIN])
     w["run"], w["sae"] = str(root / "run"), str(root / "run" / "sae")
+    cli(["browse", "--sae", w["sae"], "--out", str(root / "stats"), "--no_model"])     # statistics, offline labels
+    w["stats"] = str(root / "stats")
 
     def copy(src: str, name: str) -> Path:
         shutil.copytree(src, root / name)
@@ -294,6 +296,13 @@ ROWS = [
      "o/"),
     ("train-sae-stream-and-a-store", "train-sae --stream --acts {store} --out {root}/o",
      "error: --stream trains from the model's forward, not from a store: drop --acts / --acts_out"),
+    # labels
+    ("label-without-statistics", "label --sae {sae} --stats {root}/nostats",
+     "error: no feature statistics for {sae} in {root}/nostats: make them with `mechinterp browse --sae {sae}`"),
+    ("label-explainer-not-a-causal-lm", "label --sae {sae} --stats {stats} --explainer {store} --out {root}/o",
+     "error: the explainer '{store}' is not a causal language model the lab can load"),
+    ("label-nothing-to-label", "label --stats {stats}", "error: pass one of --sae EXPORT or --set TRANSCODER_SET"),
+    ("label-set-scored", "label --set {run} --score", "error: --score and --explainer take an SAE (--sae)"),
     ("train-sae-stream-heldout-too-small", f"train-sae --stream {STREAM} --heldout_tokens 150 --out {{root}}/o "
      + " ".join(TRAIN), "error: --heldout_tokens (150 rows dumped) must exceed --init_tokens 200", "o/"),
 ]

@@ -3,8 +3,9 @@
     mechinterp browse --sae runs/sae/sae [--acts DIR] [--out DIR] [--top_n 20]
     mechinterp browse --sae runs/sae/sae --serve      # + live page on 127.0.0.1
 
-Writes OUT/feature_stats.npz + .json (sae_jax, JAX) and OUT/index.html + data/ (interventions,
-torch: token strings and logit effects). Open OUT/index.html in a browser.
+Writes OUT/feature_stats.npz + .json (sae_jax, JAX), the export's offline labels EXPORT/labels.json
+(see `mechinterp label`) and OUT/index.html + data/ (interventions, torch: token strings and logit
+effects). Open OUT/index.html in a browser.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def parser(prog=None):
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from interventions.browser.page import BrowseConfig, build_page
+        from interventions.browser.page import BrowseConfig, build_page, logit_tables
+        from interventions.labels.make import label_export
         from mechinterp.formats.sae import read_sae_cfg
         from sae_jax.features import FeatureStatsConfig, compute_feature_stats
 
@@ -51,7 +53,10 @@ def main(argv=None, prog=None) -> None:
             print(f"statistics: {s['d_sae']} latents over {s['n_tokens']} tokens in {time.perf_counter() - t0:.1f}s "
                   f"({s['dead']} dead, {s['dense']} dense, L0 {s['l0']:.1f})")
             model, sae = _load(cfg) if cfg.logits or cfg.serve else (None, None)
-            r = build_page(out, out, cfg.sae, model=model, store_path=cfg.acts)
+            logits = logit_tables(model, sae.W_dec) if model is not None else None
+            path, labels, timing = label_export(cfg.sae, out, model=model, logits=logits)
+            print(f"labels: {len(labels)} latents in {timing['labels_s']:.1f}s ({timing['kinds']}) -> {path}")
+            r = build_page(out, out, cfg.sae, model=model, store_path=cfg.acts, logits=logits)
             print(f"page: {r['chunks']} chunk files, {r['total_bytes'] / 1e6:.1f} MB, "
                   f"logit tables {'yes' if r['logits'] else 'no'} ({r['wall_s']:.1f}s)")
             print(f"wrote {out}/index.html  (open file://{(out / 'index.html').resolve()})")
