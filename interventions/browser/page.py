@@ -30,6 +30,7 @@ from interventions.sae import SAERun
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.feature_stats import load_feature_stats
+from mechinterp.formats.labels import labels_path, load_labels
 from mechinterp.formats.store import open_store
 
 ASSETS = Path(__file__).with_name("assets")
@@ -77,6 +78,12 @@ def _token_strings(ids: np.ndarray, tokenizer) -> dict[int, str]:
     return {int(i): tokenizer.decode([int(i)]) for i in ids}
 
 
+def _label_card(lab: dict) -> dict:
+    """What the card shows of a label: its text, kind, the rule's estimated rates and its evidence."""
+    keep = ("label", "kind", "expected", "tokens", "after", "positions", "promotes")
+    return {k: lab[k] for k in keep if k in lab}
+
+
 def _r(x: float) -> float:
     """Round to 3 significant digits (the page shows values, not bits)."""
     if x == 0 or not math.isfinite(x):
@@ -86,9 +93,11 @@ def _r(x: float) -> float:
 
 def build_page(stats_dir: str | Path, out: str | Path, sae_dir: str | Path | None = None, model=None,
                tokenizer=None, store_path: str | Path | None = None, logit_top: int = 10, chunk: int = 32,
-               title: str | None = None) -> dict:
+               title: str | None = None, logits: dict | None = None) -> dict:
     """Write the static site to `out` and return a summary (sizes, timings). `model` (a HookedModel)
-    gives the logit tables and the tokenizer; without it only `tokenizer` (or token ids) is used."""
+    gives the logit tables and the tokenizer; without it only `tokenizer` (or token ids) is used.
+    The export's labels (EXPORT/labels.json), when it has them, name every latent in the list and on
+    its card, and the search reads them."""
     t0 = time.perf_counter()
     stats = load_feature_stats(stats_dir)
     arrays, summary = stats.arrays, stats.summary
@@ -114,11 +123,12 @@ def build_page(stats_dir: str | Path, out: str | Path, sae_dir: str | Path | Non
 
     top_tok = contexts(arrays["top_rows"])
     samp_tok = contexts(arrays["sample_rows"])
-    logits = None
-    if model is not None and sae_dir is not None:
+    if logits is None and model is not None and sae_dir is not None:
         from interventions.sae import load_sae
         sae = load_sae(sae_dir, device=model.device)
         logits = logit_tables(model, sae.W_dec, top=logit_top)
+    labels = {lab["i"]: lab for lab in load_labels(sae_dir)["labels"]} \
+        if sae_dir is not None and labels_path(sae_dir).exists() else None
     all_ids = [top_tok.ravel(), samp_tok.ravel()] + ([logits["up_ids"].ravel(), logits["down_ids"].ravel()] if logits else [])
     strings = _token_strings(np.concatenate(all_ids), tokenizer)
     t_data = time.perf_counter() - t0
@@ -153,6 +163,8 @@ def build_page(stats_dir: str | Path, out: str | Path, sae_dir: str | Path | Non
                       for i, r in enumerate(arrays["sample_rows"][s, b]) if r >= 0]
                 bnd.append([float(bands[b]), float(bands[b + 1]), ex])
             f = {"i": s, "n": int(count[s]), "h": h, "top": top, "bands": bnd}
+            if labels is not None and s in labels:
+                f["lab"] = _label_card(labels[s])
             if logits is not None:
                 f["up"] = [[table.setdefault(int(t), len(table)), _r(float(v))]
                            for t, v in zip(logits["up_ids"][s], logits["up"][s])]
@@ -188,6 +200,7 @@ def build_page(stats_dir: str | Path, out: str | Path, sae_dir: str | Path | Non
         "mean": [_r(float(x)) for x in arrays["mean"]], "meanf": [_r(float(x)) for x in arrays["mean_firing"]],
         "flag": [int(d) + 2 * int(e) for d, e in zip(arrays["dead"], arrays["dense"])],
         "act": search,
+        "label": [labels.get(s, {}).get("label", "") for s in range(S)] if labels is not None else None,
         "up": [[strings.get(int(t), "") for t in logits["up_ids"][s, :5]] for s in range(S)] if logits else None,
     }
     itext = "window.__index=" + json.dumps(index, ensure_ascii=False, separators=(",", ":")) + ";\n"

@@ -97,6 +97,42 @@ def test_page_in_headless_chromium(site):
     assert len(chunks_loaded) < len(list((out / "data" / "features").iterdir()))   # lazily, not all
 
 
+@pytest.fixture(scope="module")
+def labelled_site(tmp_path_factory):
+    """A page whose export has offline labels (made from the statistics, as mechinterp browse does)."""
+    from interventions.browser.page import build_page
+    from interventions.labels.make import label_export
+
+    tmp = tmp_path_factory.mktemp("labelled")
+    store = write_synthetic_store(tmp / "store", d_in=16, n_windows=24, ctx=33, seed=1)
+    sae = make_sae(tmp, store, "standard", d_sae=64, dead=(3,), dense=(5,))
+    compute_feature_stats(sae, store, FeatureStatsConfig(top_n=5, per_band=2)).save(tmp / "site")
+    _, labels, _ = label_export(sae, tmp / "site", tokenizer=WordTokenizer())
+    build_page(tmp / "site", tmp / "site", sae, tokenizer=WordTokenizer(), chunk=16)
+    return tmp / "site", labels
+
+
+def test_labels_in_the_list_the_card_and_the_search(labelled_site):
+    out, labels = labelled_site
+    with browser_page(out / "index.html", 1400, 900) as page:
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.inner_text("#listhead .ftoks") == "label"
+        assert page.inner_text("#spacer .item[data-id='0'] .ftoks").endswith(labels[0]["label"])
+        assert page.inner_text("#spacer .item[data-id='3'] .ftoks").endswith("dead")
+        live = next(lab for lab in labels if '"' in lab["label"] and lab["i"] > 5)   # random data: a "mixed" label
+        page.click(f"#spacer .item[data-id='{live['i']}']")
+        page.wait_for_selector("#card .panel.label")
+        assert page.inner_text("#card .labeltext") == live["label"]
+        assert page.locator("#card table.evidence").count() >= 1
+        assert f"{live['kind']} rule" in page.inner_text("#card .panel.label")
+        page.screenshot(path=str(ARTIFACTS / "browser_labels.png"))
+        # search finds a latent by a word of its label, and every hit's label or tokens hold the word
+        word = live["label"].split('"')[1].strip()
+        page.fill("#search", word)
+        hits = [int(i) for i in page.locator("#spacer .item").evaluate_all("rs => rs.map(r => r.dataset.id)")]
+        assert live["i"] in hits and len(hits) < 64
+
+
 def test_page_data_matches_statistics(site):
     out, stats = site
     index = json.loads((out / "data" / "index.js").read_text()[len("window.__index="):-2])

@@ -61,7 +61,8 @@
 
   // ---------------------------------------------------------------- the list (virtualised)
   var searchText = IDX.act.map(function (toks, i) {
-    return (toks.join("\u0000") + "\u0000" + (IDX.up ? IDX.up[i].join("\u0000") : "")).toLowerCase();
+    return (toks.join("\u0000") + "\u0000" + (IDX.up ? IDX.up[i].join("\u0000") : "") +
+            "\u0000" + (IDX.label ? IDX.label[i] : "")).toLowerCase();
   });
 
   function recompute() {
@@ -102,7 +103,9 @@
       row.appendChild(el("span", "fmax", fmt(IDX.max[i])));
       var t = el("span", "ftoks");
       badges(i).forEach(function (b) { t.appendChild(b); t.appendChild(document.createTextNode(" ")); });
-      t.appendChild(document.createTextNode(IDX.act[i].map(showTok).join(" \u00b7 ")));
+      t.appendChild(document.createTextNode(IDX.label && IDX.label[i] ? showTok(IDX.label[i])
+                                                                      : IDX.act[i].map(showTok).join(" \u00b7 ")));
+      if (IDX.label) t.className += " flabel";
       row.appendChild(t);
       spacer.appendChild(row);
     }
@@ -191,6 +194,34 @@
     return table;
   }
 
+  function labelPanel(lab) {
+    // the offline label: its text, what kind of rule it is, and the counts behind it
+    var p = el("div", "panel label");
+    p.appendChild(el("p", "labeltext", showTok(lab.label)));
+    var why = lab.kind + " rule";
+    if (lab.expected) why += " \u00b7 covers " + pct(lab.expected.tpr) + " of the firings; expected false alarms in " +
+                             pct(lab.expected.fpr) + " of quiet 32-token excerpts";
+    p.appendChild(el("p", "hint", why));
+    [["tokens", "on the token"], ["after", "after the token"]].forEach(function (side) {
+      var rows = lab[side[0]];
+      if (!rows || !rows.length) return;
+      var table = el("table", "evidence");
+      var head = el("tr");
+      [side[1], "firings", "precision", "lift"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+      table.appendChild(head);
+      rows.slice(0, 6).forEach(function (r) {
+        var tr = el("tr");
+        tr.appendChild(el("td", "tokname", showTok(r[1])));
+        tr.appendChild(el("td", "v", String(r[2])));
+        tr.appendChild(el("td", "v", pct(r[3])));
+        tr.appendChild(el("td", "v", fmt(r[4]) + "\u00d7"));
+        table.appendChild(tr);
+      });
+      p.appendChild(table);
+    });
+    return p;
+  }
+
   function stat(label, value) {
     var d = el("div", "stat");
     d.appendChild(el("b", null, value));
@@ -210,6 +241,7 @@
       var h = el("h2", null, "Feature #" + i);
       badges(i).forEach(function (b) { h.appendChild(b); });
       card.appendChild(h);
+      if (f.lab) card.appendChild(labelPanel(f.lab));
       var st = el("div", "stats");
       st.appendChild(stat("frequency", pct(IDX.freq[i])));
       st.appendChild(stat("fires on", f.n + " / " + IDX.n_tokens));
@@ -252,6 +284,7 @@
   $("title").textContent = "SAE feature browser \u2014 " + IDX.title;
   $("meta").textContent = [IDX.model, IDX.hook, IDX.architecture, IDX.d_sae + " latents",
     IDX.n_tokens + " tokens", IDX.l0 !== null && IDX.l0 !== undefined ? "L0 " + fmt(IDX.l0) : ""].filter(Boolean).join(" \u00b7 ");
+  if (IDX.label) $("listhead").querySelector(".ftoks").textContent = "label";
   $("list").addEventListener("scroll", render);
   window.addEventListener("resize", render);
   $("spacer").addEventListener("click", function (e) {
