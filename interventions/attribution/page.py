@@ -16,8 +16,12 @@ prompt, the model and the replacement / completeness scores (full and pruned).
 data = {"title", "prompt", "model", "tokens": [str per position], "n_layers": int,
         "scores": {"replacement", "completeness", "pruned_replacement", "pruned_completeness"},
         "nodes": [{"id", "kind": feature|error|token|logit, "layer", "pos", "feature", "activation",
-                   "influence", "label", "card": {...}}],
-        "edges": [{"source": id, "target": id, "weight": float}]}
+                   "influence", "label", "clerp", "card": {...}}],
+        "edges": [{"source": id, "target": id, "weight": float}],
+        "suggested_supernodes": [{"label", "members": [id, ...], "similarity"}]}
+`label` is the node's short name (L12 #345), `clerp` what it means (the feature's label; shown on
+hover and on the card). The "suggest supernodes" button adds the suggested groups (undo removes
+them again); a supernode can be renamed, and a member taken out of it.
 Token nodes sit at layer -1, logit nodes at layer n_layers. Cards by kind: feature {"logits_pos":
 [[tok, v]...], "logits_neg": [...], "examples": [{"tokens": [...], "acts": [...]}], "note"};
 logit {"token", "prob"}; error {"norm"}; token {"token"}.
@@ -34,7 +38,7 @@ from pathlib import Path
 ASSETS = Path(__file__).with_name("assets")
 KINDS = ("feature", "error", "token", "logit")
 SCORES = ("replacement", "completeness", "pruned_replacement", "pruned_completeness")
-NODE_DEFAULTS = {"feature": None, "activation": None, "influence": 0.0, "label": None, "card": None}
+NODE_DEFAULTS = {"feature": None, "activation": None, "influence": 0.0, "label": None, "clerp": "", "card": None}
 
 
 def _is_int(x) -> bool:
@@ -81,6 +85,7 @@ def check_graph_data(data: dict) -> dict:
             raise ValueError(f"node {nid!r}: influence {infl!r} is not a finite number")
         node = {**NODE_DEFAULTS, **n}
         node["label"] = node["label"] if isinstance(node["label"], str) else nid
+        node["clerp"] = node["clerp"] if isinstance(node["clerp"], str) else ""
         node["card"] = node["card"] if isinstance(node["card"], dict) else {}
         node["influence"] = node["influence"] or 0.0
         nodes.append(node)
@@ -93,8 +98,15 @@ def check_graph_data(data: dict) -> dict:
         if not _is_num(e.get("weight")):
             raise ValueError(f"edges[{i}] ({e['source']} -> {e['target']}): weight {e.get('weight')!r} is not a finite number")
     scores = data.get("scores") or {}
+    suggested = data.get("suggested_supernodes") or []
+    for s in suggested:
+        members = s.get("members", [None]) if isinstance(s, dict) else [None]
+        if not isinstance(s, dict) or not isinstance(s.get("label"), str) or \
+                not all(isinstance(m, str) and m in ids for m in members):
+            raise ValueError(f"suggested supernode {s!r:.80}: needs a str label and members that are node ids")
     return {**data, "title": str(data.get("title") or "attribution graph"), "prompt": str(data.get("prompt") or ""),
-            "model": str(data.get("model") or ""), "scores": {k: scores.get(k) for k in SCORES}, "nodes": nodes}
+            "model": str(data.get("model") or ""), "scores": {k: scores.get(k) for k in SCORES}, "nodes": nodes,
+            "suggested_supernodes": suggested}
 
 
 def _script_json(obj) -> str:

@@ -26,13 +26,17 @@ from interventions.attribution.cards import feature_cards
 from interventions.attribution.check import check_nodes
 from interventions.attribution.page import write_graph_page
 from interventions.attribution.prune import logit_weights, prune, scores
+from interventions.attribution.supernodes import suggest_supernodes
 from interventions.replacement import check_fits, load_transcoders
 from mechinterp.formats.attribution_graph import GRAPH_NPZ, Graph, load_graph
 from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.defaults import given_out
 from mechinterp.formats.fingerprint import combine, fingerprint, stale
+from mechinterp.formats.labels import labels_path, load_labels
+from mechinterp.formats.neuronpedia_graph import NEURONPEDIA_JSON, write_neuronpedia_graph
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, WEIGHTS, SAEError
+from mechinterp.formats.transcoder_set import layer_export
 
 
 @dataclass(frozen=True)
@@ -144,24 +148,28 @@ def _page_data(model, tcs, g: Graph, pruned, sc: dict, cfg: TraceConfig) -> dict
     share = pruned.node_influence / max(float(pruned.node_influence.sum()), 1e-30)
     feats = [i for i in keep if i < g.n_features]
     cards = dict(zip(feats, feature_cards(model, tcs, g.features[feats], cfg.card_windows))) if feats else {}
-    nodes, ids = [], {}
+    nodes, ids, labels = [], {}, {}
     for i in keep:
         kind, where = g.node_kind(int(i))
         node = dict(kind=kind, influence=float(share[i]), feature=None, activation=None)
         if kind == "feature":
             L, p, f = where
+            if L not in labels:
+                labels[L] = layer_labels(cfg.set, L)
             node.update(id=f"f:{L}:{p}:{f}", layer=L, pos=p, feature=f, activation=float(g.activations[i]),
-                        label=f"L{L} #{f}", card=cards[i])
+                        label=f"L{L} #{f}", card=cards[i], clerp=labels[L].get(f, {}).get("label", ""))
         elif kind == "error":
             L, p = where
-            node.update(id=f"e:{L}:{p}", layer=L, pos=p, label=f"err L{L}", card={"norm": float(g.errors_norm[L, p])})
+            node.update(id=f"e:{L}:{p}", layer=L, pos=p, label=f"err L{L}", card={"norm": float(g.errors_norm[L, p])},
+                        clerp=f"what layer {L}'s transcoder misses of its MLP output")
         elif kind == "token":
-            node.update(id=f"t:{where[0]}", layer=-1, pos=where[0], label=strs[where[0]], card={"token": strs[where[0]]})
+            node.update(id=f"t:{where[0]}", layer=-1, pos=where[0], label=strs[where[0]], card={"token": strs[where[0]]},
+                        clerp=f"the input token {strs[where[0]]!r}")
         else:
             k = where[0]
             tok = model.tokenizer.decode([int(g.logit_tokens[k])])
             node.update(id=f"l:{k}", layer=g.n_layers, pos=g.n_pos - 1, label=f"{tok} {g.logit_probs[k]:.2f}",
-                        card={"token": tok, "prob": float(g.logit_probs[k])})
+                        card={"token": tok, "prob": float(g.logit_probs[k])}, clerp=f"the logit of {tok!r}")
         ids[int(i)] = node["id"]
         nodes.append(node)
     t, s = np.nonzero(pruned.edge_mask)
@@ -172,8 +180,18 @@ def _page_data(model, tcs, g: Graph, pruned, sc: dict, cfg: TraceConfig) -> dict
     top = np.argsort(-score, kind="stable")[:cfg.max_page_edges]
     edges = [dict(source=ids[int(s[j])], target=ids[int(t[j])], weight=float(w[j])) for j in top
              if int(t[j]) in ids and int(s[j]) in ids]
+    fnodes = [n for n in nodes if n["kind"] == "feature"]
+    decoders = np.stack([tcs[n["layer"]].W_dec[n["feature"]].float().cpu().numpy() for n in fnodes]) if fnodes else None
+    suggested = suggest_supernodes([n["id"] for n in fnodes], decoders, [labels[n["layer"]].get(n["feature"]) for n in fnodes],
+                                   lambda t: model.tokenizer.decode([int(t)])) if fnodes else []
     return dict(title=f"{model.name}: {cfg.prompt}", prompt=cfg.prompt, model=model.name, tokens=strs,
-                n_layers=g.n_layers, scores=sc, nodes=nodes, edges=edges)
+                n_layers=g.n_layers, scores=sc, nodes=nodes, edges=edges, suggested_supernodes=suggested)
+
+
+def layer_labels(set_dir: str | Path, layer: int) -> dict[int, dict]:
+    """Layer L's labels by latent ({} when the set has none: `mechinterp label --set` makes them)."""
+    path = labels_path(layer_export(set_dir, layer))
+    return {lab["i"]: lab for lab in load_labels(path)["labels"]} if path.exists() else {}
 
 
 def trace(cfg: TraceConfig, model=None) -> dict:
@@ -211,6 +229,8 @@ def trace(cfg: TraceConfig, model=None) -> dict:
     checks = check_nodes(model, tcs, g, [int(i) for i in order[:cfg.n_checks]], cfg.check_factor)
     data = _page_data(model, tcs, g, pr, sc, cfg)
     write_graph_page(data, out / "graph.html")
+    write_neuronpedia_graph(out / NEURONPEDIA_JSON, data, {"token_ids": [int(t) for t in g.tokens],
+                                                           "logit_tokens": [int(t) for t in g.logit_tokens]})
     graph_png(data, out / "graph.png")
     prediction_scatter(checks["rows"], out / "interventions.png",
                        f"top {len(checks['rows'])} feature nodes, activation x {cfg.check_factor:g}")

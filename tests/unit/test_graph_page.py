@@ -67,6 +67,10 @@ def byid_pos(nodes: list[dict], nid: str) -> int:
     return next(n["pos"] for n in nodes if n["id"] == nid)
 
 
+def page_nodes(result: dict) -> int:
+    return result["pruned"]["nodes"]
+
+
 def _node(nid: str) -> str:
     return f"#graph g.node[data-id='{nid}']"
 
@@ -134,7 +138,7 @@ def test_graph_page_in_headless_chromium(tmp_path):
         page.check("#pinned li[data-id='f:1:2:640'] input")
         page.fill("#group-label", "John mover")
         page.click("#group-btn")
-        assert page.locator("#supernodes li").count() == 1
+        assert page.locator("#supernodes > li").count() == 1
         assert page.text_content("#graph g.supernode text") == "John mover"
         page.screenshot(path=str(ARTIFACTS / "graph_page.png"))
         # save: the download is the annotation
@@ -149,7 +153,7 @@ def test_graph_page_in_headless_chromium(tmp_path):
         # reload: nothing kept; load the file: the pins and the supernode are back
         page.reload()
         page.wait_for_selector("body[data-ready='1']")
-        assert page.locator("#supernodes li").count() == 0 and page.locator("#graph g.supernode").count() == 0
+        assert page.locator("#supernodes > li").count() == 0 and page.locator("#graph g.supernode").count() == 0
         page.set_input_files("#load-file", str(tmp_path / "graph_annotation.json"))
         page.wait_for_selector("#graph g.supernode")
         assert page.text_content("#graph g.supernode text") == "John mover"
@@ -164,13 +168,45 @@ def test_graph_page_in_headless_chromium(tmp_path):
         note = page.inner_text("#notice")
         assert "ignored 2 id(s)" in note and "f:9:9:9, x" in note and "another" in note
         assert page.evaluate("window.__annotation()")["supernodes"] == [{"label": "tok", "members": ["t:1"]}]
-        page.click("#supernodes li button.rm")                              # supernodes are removable
+        page.click("#supernodes > li button.rm")                              # supernodes are removable
         assert page.locator("#graph g.supernode").count() == 0 and page.evaluate("window.__annotation()")["supernodes"] == []
         # not an annotation at all: a notice, no exception
         (tmp_path / "bad.json").write_text("[1, 2")
         page.set_input_files("#load-file", str(tmp_path / "bad.json"))
         # a locator, not wait_for_function: the page's CSP forbids the eval that one needs
         page.locator("#notice", has_text="cannot load").wait_for()
+
+
+def test_labels_and_suggested_supernodes(tmp_path):
+    data = make_graph()
+    for n in data["nodes"]:
+        if n["kind"] == "feature":
+            n["clerp"] = f'" John" / " him" (#{n["feature"]})'
+    names = ["f:0:2:1021", "f:0:4:1021", "f:1:2:640"]
+    data["suggested_supernodes"] = [{"label": "john / him", "members": names, "similarity": 0.8},
+                                    {"label": "window start", "members": ["f:0:1:311", "f:1:3:17"], "similarity": 0.6}]
+    out = write_graph_page(data, tmp_path / "graph.html")
+    with browser_page(out, 1500, 900) as page:
+        page.wait_for_selector("body[data-ready='1']")
+        assert "(#512)" in page.text_content(_node(PICKED) + " title")          # the label on hover
+        page.click(_node(PICKED))
+        page.wait_for_selector(f"#card[data-id='{PICKED}'] .clerp")
+        assert page.inner_text("#card .clerp") == '" John" / " him" (#512)'
+        # suggest: the groups appear; rename one, take a member out of it; undo removes them all
+        assert page.inner_text("#suggest-btn") == "suggest supernodes (2)"
+        page.click("#suggest-btn")
+        assert page.locator("#graph g.supernode").count() == 2
+        assert page.evaluate("window.__annotation()")["supernodes"] == [
+            {"label": "john / him", "members": names}, {"label": "window start", "members": ["f:0:1:311", "f:1:3:17"]}]
+        page.once("dialog", lambda d: d.accept("the name John"))
+        page.click("#supernodes > li >> nth=0 >> button.rename")
+        page.click("#supernodes > li >> nth=0 >> details.members summary")
+        page.click("#supernodes > li >> nth=0 >> details.members li >> nth=2 >> button.out")
+        assert page.evaluate("window.__annotation()")["supernodes"][0] == {"label": "the name John", "members": names[:2]}
+        assert page.text_content("#graph g.supernode >> nth=0 >> text") == "the name John"
+        page.click("#undo-btn")
+        assert page.locator("#graph g.supernode").count() == 0 and page.evaluate("window.__annotation()")["supernodes"] == []
+        assert page.is_disabled("#undo-btn")
 
 
 def test_a_crowded_graph_opens_fitted_and_stacked(tmp_path):
@@ -240,8 +276,13 @@ def test_the_trace_stage_page_of_a_real_graph_in_headless_chromium(tiny_dir, tmp
     """The page `mechinterp trace` writes (a tiny model, random transcoders): it draws, a feature's card opens."""
 
     from mechinterp.cli import main as cli
+    from mechinterp.formats.labels import labels_path, save_labels
+    from mechinterp.formats.transcoder_set import layer_export
 
     set_dir = write_set(tmp_path / "set", str(tiny_dir), 64, 2)
+    for L in (0, 1):      # labels as `mechinterp label --set` writes them: the graph's nodes carry them
+        labels = [{"i": i, "label": f"L{L} latent {i}"} for i in range(64)]
+        save_labels(labels_path(layer_export(set_dir, L)), labels, "offline", 64)
     cli(["trace", "--set", str(set_dir), "--prompt", PROMPT, "--out", str(tmp_path / "g"), "--device", "cpu",
          "--n_checks", "2", "--batch", "32"])
     result = json.loads((tmp_path / "g" / "results.json").read_text())
@@ -253,3 +294,7 @@ def test_the_trace_stage_page_of_a_real_graph_in_headless_chromium(tiny_dir, tmp
         page.click(_node(first))
         page.wait_for_selector(f"#card[data-id='{first}']")
         assert "promoted" in page.inner_text("#card") and page.locator("#card .logit-table").count() == 1
+        L, f = first.split(":")[1], first.split(":")[3]
+        assert page.inner_text("#card .clerp") == f"L{L} latent {f}"
+    np_graph = json.loads((tmp_path / "g" / "graph.neuronpedia.json").read_text())
+    assert len(np_graph["nodes"]) == page_nodes(result) and all(n["clerp"] for n in np_graph["nodes"])

@@ -92,7 +92,7 @@
 
   // ---------------------------------------------------------------- state
   var state = { selected: null, pinned: [], supernodes: [], pinnedOnly: false };
-  var checked = {}, nodeEls = {}, edgeEls = [];
+  var checked = {}, nodeEls = {}, edgeEls = [], openMembers = {};
   function isPinned(id) { return state.pinned.indexOf(id) >= 0; }
 
   // ---------------------------------------------------------------- the SVG
@@ -128,7 +128,7 @@
         "stroke-width": (1 + 2 * Math.sqrt(n.influence / maxInfl)).toFixed(2) }));
       g.appendChild(sv("text", { y: 4, "text-anchor": "middle" })).textContent = clip(showTok(nodeText(n)), Math.floor((n.boxW - 6) / 7));
     }
-    tip(g, n.label + "  (" + n.id + ")\ninfluence " + pct(n.influence) + (n.activation !== null ? "\nactivation " + fmt(n.activation) : ""));
+    tip(g, n.label + "  (" + n.id + ")" + (n.clerp ? "\n" + n.clerp : "") + "\ninfluence " + pct(n.influence) + (n.activation !== null ? "\nactivation " + fmt(n.activation) : ""));
     nodeEls[n.id] = g; gNodes.appendChild(g);
   });
   $("graph").appendChild(svg);
@@ -212,10 +212,31 @@
     su.textContent = "";
     state.supernodes.forEach(function (s, i) {
       var li = el("li"), lab = el("span", "plabel", s.label + " (" + s.members.length + ")"), rm = el("button", "rm", "\u00d7");
+      var ren = el("button", "rename", "\u270e"), box = el("details", "members"), sub = el("ul");
+      box.appendChild(el("summary", null, "members"));
+      box.appendChild(sub);
+      box.open = !!openMembers[s.label];
+      box.addEventListener("toggle", function () { openMembers[s.label] = box.open; });
       lab.title = s.members.join(", ");
       rm.title = "remove this supernode"; rm.type = "button";
       rm.addEventListener("click", function () { state.supernodes.splice(i, 1); restyle(); });
-      li.appendChild(lab); li.appendChild(rm);
+      ren.title = "rename"; ren.type = "button";
+      ren.addEventListener("click", function () {
+        var name = window.prompt("supernode label", s.label);
+        if (name && name.trim()) { s.label = name.trim(); restyle(); }
+      });
+      s.members.forEach(function (id, j) {     // take a member out: splits it off the group
+        var m = el("li"), out = el("button", "out", "\u00d7");
+        m.appendChild(el("span", "plabel", showTok(byId[id].label + (byId[id].clerp ? ": " + byId[id].clerp : ""))));
+        out.title = "take out of this supernode"; out.type = "button";
+        out.addEventListener("click", function () {
+          s.members.splice(j, 1);
+          if (!s.members.length) state.supernodes.splice(i, 1);
+          restyle();
+        });
+        m.appendChild(out); sub.appendChild(m);
+      });
+      [lab, rm, ren, box].forEach(function (x) { li.appendChild(x); });
       su.appendChild(li);
     });
     $("super-count").textContent = state.supernodes.length;
@@ -291,6 +312,7 @@
     pin.addEventListener("click", function () { togglePin(id); });
     h.appendChild(pin);
     card.appendChild(h);
+    if (n.clerp) card.appendChild(el("p", "clerp", showTok(n.clerp)));
     var st = el("div", "stats"), given = function (x) { return x !== null && x !== undefined; };
     [["id", n.id], ["feature", given(n.feature) && "#" + n.feature], ["layer", layerName(n.layer)],
       ["position", n.pos + " " + showTok(JSON.stringify(G.tokens[n.pos]))], ["activation", given(n.activation) && fmt(n.activation)],
@@ -357,6 +379,23 @@
     checked = {}; $("group-label").value = "";
     restyle();
     notice("grouped " + members.length + " nodes as " + JSON.stringify(label));
+  });
+  var undo = null, suggested = G.suggested_supernodes || [];
+  $("suggest-btn").textContent = "suggest supernodes (" + suggested.length + ")";
+  $("suggest-btn").disabled = !suggested.length;
+  $("suggest-btn").addEventListener("click", function () {
+    undo = state.supernodes.map(function (s) { return { label: s.label, members: s.members.slice() }; });
+    suggested.forEach(function (s) { state.supernodes.push({ label: s.label, members: s.members.slice() }); });
+    $("undo-btn").disabled = false;
+    restyle();
+    notice("added " + suggested.length + " suggested supernodes (grouped by label and decoder direction): rename, take members out, or undo");
+  });
+  $("undo-btn").addEventListener("click", function () {
+    if (!undo) return;
+    state.supernodes = undo; undo = null;
+    $("undo-btn").disabled = true;
+    restyle();
+    notice("suggested supernodes removed");
   });
   $("save-btn").addEventListener("click", function () {
     var blob = new Blob([JSON.stringify(annotation(), null, 2) + "\n"], { type: "application/json" });
