@@ -1,7 +1,8 @@
 """The residue browser of an antibody SAE: for every concept, its best-aligned latents (after
 `mechinterp bio-eval`), each shown on its top sequences as residues coloured by activation above the
 region track (interventions/bio/residue_page.py). Writes OUT/residues.html, OUT/residues.png and
-OUT/latents.json."""
+OUT/latents.json, and every latent's label (its best concept; interventions/labels/concepts.py) to
+SAE/labels.json, keeping an offline label already there."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from interventions.labels.concepts import concept_labels
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.labels import labels_path, load_labels, save_labels
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,13 @@ def browse(cfg: BioBrowseConfig) -> dict:
     names, arrays = load_alignment(cfg.sae)
     f1 = arrays["sae_latents_f1"]
     sae, store, res = open_sae_run(cfg.sae)
+    path = labels_path(cfg.sae)
+    offline = {lab["i"]: lab for lab in load_labels(path)["labels"]} if path.exists() else None
+    labels = concept_labels(names, f1, offline)
+    save_labels(path, labels, "concepts" if offline is None else "offline+concepts", len(labels),
+                {"alignment": str(Path(cfg.sae) / "bio_eval" / "alignment.npz")})
     notes = chosen_latents(names, f1, cfg.per_concept)
+    notes = {u: f"{labels[u]['label']} — {n}" for u, n in notes.items()}
     latents = list(notes)
 
     def encode(x):

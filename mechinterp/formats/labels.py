@@ -3,7 +3,7 @@
 An export's labels live beside it, EXPORT/labels.json:
 
   {"format": 1, "explainer": "offline" | "llm:<model or url>", "d_sae": S, "source": {...},
-   "labels": [{"i": latent, "label": "…", "kind": "token" | "after" | "position" | "mixed" | "dead",
+   "labels": [{"i": latent, "label": "…", "kind": "token" | "after" | "position" | "mixed" | "dead" | "concept",
                "tokens": [[token id, text, firings, precision, lift], …],   the input side
                "after":  [[token id, text, firings, precision, lift], …],   the token before
                "positions": [first, last] | null,                           window positions
@@ -27,7 +27,7 @@ from mechinterp.formats.reading import read_json
 
 LABELS = "labels.json"
 FORMAT = 1
-KINDS = ("token", "after", "position", "mixed", "dead")
+KINDS = ("token", "after", "position", "mixed", "dead", "concept")
 
 
 class LabelError(LabError):

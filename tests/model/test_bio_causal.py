@@ -82,6 +82,16 @@ def test_bio_browse_and_bio_causal_commands(exact_sae, capsys):
     assert "latents over 20 concepts" in capsys.readouterr().out
     page = sae / "bio_browse" / "residues.html"
     assert page.stat().st_size > 5_000 and (sae / "bio_browse" / "residues.png").exists()
+    from interventions.bio.evaluate import load_alignment
+    from mechinterp.formats.labels import load_labels
+
+    names, arrays = load_alignment(sae)                  # every latent is named by its best concept
+    cdr3 = int(np.argmax(arrays["sae_latents_f1"][:, names.index("region:CDR3")]))
+    label = load_labels(sae)["labels"][cdr3]
+    best = names[int(np.argmax(arrays["sae_latents_f1"][cdr3]))]
+    assert label["kind"] == "concept" and label["label"].startswith(f"{best} (F1 ") and label["concepts"][0][0] == best
+    assert "region:CDR3" in [c for c, _ in label["concepts"]]
+    assert label["label"] in page.read_text()
     bio_causal.main(["--sae", str(sae), "--target", "CDR3", "--n_pairs", "1", "--concept", "region:CDR3",
                      "--n_random", "1", "--n_sequences", "6", "--alphas", "0", "4", "--device", "cpu"])
     r = json.loads((sae / "bio_causal" / "results.json").read_text())

@@ -105,7 +105,7 @@ def test_scores_of_planted_labels_and_baselines():
     arr, tok, prev, pos, fires = planted_stats(seed=1)
     labels = offline_labels(arr, str, None)
     held, htok, hprev, hpos, hfires = planted_stats(seed=2)        # other text, the same features
-    ex = excerpts_of(htok, hprev, hpos, hfires)
+    ex = excerpts_of(htok, hprev, hpos, hfires, length=16)        # half the excerpts start a window
     cfg = ScoreConfig(n_examples=20, min_active=5)
     lat = scorable(ex, labels, cfg)
     assert list(lat) == [0, 1, 2]                                    # the dead latent is not scored
@@ -152,6 +152,18 @@ def test_labels_file_round_trip_and_refusals(tmp_path):
         load_labels(path)
     with pytest.raises(LabelError, match="mechinterp label --sae"):
         load_labels(tmp_path / "nowhere")
+
+
+def test_concept_labels_name_aligned_latents_and_keep_offline_ones():
+    from interventions.labels.concepts import concept_labels
+
+    f1 = np.array([[0.9, 0.1], [0.05, 0.2], [0.1, 0.5]])
+    offline = {0: {"i": 0, "label": '"C"', "kind": "token"}, 1: {"i": 1, "label": "mixed: x", "kind": "mixed"}}
+    got = concept_labels(["conserved:Cys23", "region:CDR3"], f1, offline)
+    assert got[0]["label"] == 'conserved:Cys23 (F1 0.90) · "C"' and got[0]["kind"] == "concept"
+    assert got[0]["concepts"] == [["conserved:Cys23", 0.9], ["region:CDR3", 0.1]]
+    assert got[1] == {"i": 1, "label": "mixed: x", "kind": "mixed"}          # below min_f1: the offline label
+    assert got[2]["label"] == "region:CDR3 (F1 0.50)"
 
 
 def test_supernodes_group_by_label_and_decoder():
