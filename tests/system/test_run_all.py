@@ -40,11 +40,11 @@ def test_main_job_tiny_runs_end_to_end_and_resumes_after_a_kill(tmp_path):
 
     second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "[1/9] smoke: done already, skipped" in second.stdout
-    assert "[2/9] ioi: done already, skipped" in second.stdout
+    assert "[1/10] smoke: done already, skipped" in second.stdout
+    assert "[2/10] ioi: done already, skipped" in second.stdout
     after = _stages(run)
     assert after["smoke"] == before["smoke"] and after["ioi"] == before["ioi"]  # not redone
-    assert all(v["status"] == "done" for v in after.values()) and len(after) == 9
+    assert all(v["status"] == "done" for v in after.values()) and len(after) == 10
 
     report = json.loads((run / "report.json").read_text())
     ioi = json.loads((run / "ioi" / "results.json").read_text())
@@ -57,6 +57,9 @@ def test_main_job_tiny_runs_end_to_end_and_resumes_after_a_kill(tmp_path):
     assert report["shift"]["original probe"]["gender_acc"] == shift["rows"][0]["gender_acc"]
     assert report["ablate"]["metric_ablated"] == ablate["metric_ablated"]
     assert report["dump"]["complete"] and report["dump"]["rows"] > 0
+    labels = json.loads((run / "labels" / "results.json").read_text())["table"]
+    assert report["labels"]["offline labels"]["detection"] == labels["offline labels"]["detection"]
+    assert abs(labels["same labels, shuffled"]["detection"] - 0.5) < 0.1
     page = (run / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4 and 'href="browser/index.html"' in page
     assert (run / "browser" / "index.html").exists()

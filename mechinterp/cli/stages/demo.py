@@ -3,8 +3,9 @@
     mechinterp demo [--model M] [--device D] [--out runs/demo] [--size tiny|demo|full] [--force STAGE ...]
 
 smoke -> IOI patching -> activation dump -> SAE training (JAX) -> CE-loss recovered -> feature
-browser -> SHIFT -> steering -> feature ablation -> edge-level IOI circuit (EAP-IG) -> paired MLP
-dump of every layer -> a transcoder per layer (JAX) -> the IOI prompt's attribution graph ->
+browser (with a label for every latent) -> the labels scored on held-out text -> SHIFT -> steering ->
+feature ablation -> edge-level IOI circuit (EAP-IG) -> paired MLP dump of every layer -> a
+transcoder per layer (JAX) -> their labels -> the IOI prompt's attribution graph ->
 runs/<name>/report.html (+ report.json).
 Each stage runs as `python -m mechinterp <stage>` in a child process, talking to the others through
 files; a stage whose outputs are complete is skipped, so re-running after an interrupt resumes (the
@@ -23,10 +24,11 @@ from mechinterp.cli.flags import build
 from mechinterp.cli.pipeline import RecipeRun, Stage, run_stages
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.labels import LABELS
 from mechinterp.formats.results import RESULTS
 from mechinterp.formats.sae import CFG, METRICS
 from mechinterp.formats.store import META_FILE, is_complete
-from mechinterp.formats.transcoder_set import SUMMARY
+from mechinterp.formats.transcoder_set import SUMMARY, layer_export, set_layers
 from mechinterp.views.html import load_json
 
 # per size and stage: settings of the stage's configs, keyed by field (flag destination); checked
@@ -34,13 +36,13 @@ from mechinterp.views.html import load_json
 SIZES: dict[str, dict[str, dict]] = {
     "tiny": dict(ioi=dict(n_prompts=2, quick=True), dump=dict(n_tokens=3000, ctx=64),
                  sae=dict(arch="topk", k=8, d_sae=256, steps=30, batch=256, eval_tokens=1000),
-                 eval=dict(n_windows=4), browser=dict(top_n=5, per_band=2),
+                 eval=dict(n_windows=4), browser=dict(top_n=5, per_band=2), labels=dict(heldout_tokens=2048),
                  shift=dict(n_ambiguous=64, n_balanced=64, n_random=2, sae_n_tokens=6000, sae_steps=30,
                             sae_d_sae=256, sae_batch=256),
                  steer=dict(max_new_tokens=4), ablate=dict(n_random=3, n_prompts=4)),
     "demo": dict(ioi=dict(n_prompts=8, quick=True), dump=dict(n_tokens=25_000),
                  sae=dict(arch="topk", k=32, d_sae=4096, steps=600, batch=1024),
-                 eval=dict(n_windows=24), browser={},
+                 eval=dict(n_windows=24), browser={}, labels={},
                  shift=dict(sae_n_tokens=60_000, sae_steps=400, sae_d_sae=2048, sae_batch=1024, n_random=5),
                  steer=dict(max_new_tokens=20), ablate=dict(n_random=10, n_prompts=16),
                  circuit=dict(methods="eap_ig,eap,nodes", n_prompts=16, n_heldout=16),
@@ -49,7 +51,7 @@ SIZES: dict[str, dict[str, dict]] = {
                  trace=dict(n_checks=20)),
     "full": dict(ioi=dict(n_prompts=16), dump=dict(n_tokens=2_000_000, corpus="bbc+shakespeare"),
                  sae=dict(arch="topk", k=32, d_sae=16384, steps=4000, batch=1024),
-                 eval=dict(n_windows=64), browser={}, shift={},
+                 eval=dict(n_windows=64), browser={}, labels={}, shift={},
                  steer=dict(max_new_tokens=30), ablate=dict(n_random=20, n_prompts=32),
                  circuit=dict(n_prompts=32, n_heldout=32),
                  pairs=dict(n_tokens=60_000),
@@ -57,8 +59,8 @@ SIZES: dict[str, dict[str, dict]] = {
                  trace=dict(n_checks=40)),
 }
 # seconds per stage at the demo size, measured on a quiet 2-core CPU (README, "What make demo does"), for the ETA
-EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=15, shift=50, steer=9, ablate=9,
-                  circuit=200, pairs=100, transcoders=600, trace=90)
+EXPECTED_S = dict(smoke=5, ioi=60, dump=18, sae=42, eval=13, browser=25, labels=50, shift=50, steer=9, ablate=9,
+                  circuit=200, pairs=100, transcoders=600, transcoder_labels=110, trace=90)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ TRANSCODER_SIZES = ("demo", "full")
 CIRCUIT_SIZES = ("demo", "full")
 
 
+def _labelled_set(run: Path) -> bool:
+    done = set_layers(run / "transcoders")["complete"]
+    return bool(done) and all((layer_export(run / "transcoders", L) / LABELS).exists() for L in done)
+
+
 def _has_ce(run: Path) -> bool:
     metrics = load_json(run / "sae" / "sae" / METRICS)
     return isinstance(metrics, dict) and "ce_loss" in metrics
@@ -105,6 +112,9 @@ STAGES = [
     Stage("eval", "eval-sae", lambda r: dict(sae=str(r / "sae" / "sae")), _has_ce, lambda r: []),
     Stage("browser", "browse", lambda r: dict(sae=str(r / "sae" / "sae"), out=str(r / "browser")),
           lambda r: (r / "browser" / "index.html").exists(), lambda r: [r / "browser"]),
+    Stage("labels", "label", lambda r: dict(sae=str(r / "sae" / "sae"), stats=str(r / "browser"), out=str(r / "labels"),
+                                            score=True),
+          lambda r: (r / "labels" / RESULTS).exists(), lambda r: [r / "labels"], True),
     Stage("shift", "shift", lambda r: dict(out=str(r / "shift"), runs_dir=str(r / "shift" / "work"), progress=False),
           lambda r: (r / "shift" / RESULTS).exists(), lambda r: [r / "shift"], True),
     Stage("steer", "steer", lambda r: dict(sae=str(r / "sae" / "sae"), out=str(r / "steer"), prompt="I think that"),
@@ -120,6 +130,8 @@ STAGES = [
     Stage("transcoders", "train-transcoders", lambda r: dict(acts=str(r / "pairs"), out=str(r / "transcoders"), progress=False),
           lambda r: (r / "transcoders" / SUMMARY).exists(), lambda r: [r / "transcoders"],
           sizes=TRANSCODER_SIZES),
+    Stage("transcoder_labels", "label", lambda r: dict(set=str(r / "transcoders")),
+          _labelled_set, lambda r: [], True, TRANSCODER_SIZES),
     Stage("trace", "trace", lambda r: dict(set=str(r / "transcoders"), out=str(r / "trace"), prompt=IOI_PROMPT,
                                            answer=" Mary"),
           lambda r: (r / "trace" / RESULTS).exists(), lambda r: [r / "trace"], True, TRANSCODER_SIZES),

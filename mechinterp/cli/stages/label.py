@@ -22,8 +22,9 @@ from mechinterp.cli.flags import add_flags, build
 from mechinterp.cli.runs import claimed, input_name, stage_dir
 from mechinterp.cli.stages import new_parser, user_errors
 from mechinterp.formats.bounds import bounds, check_bounds
+from mechinterp.formats.labels import labels_path
 from mechinterp.formats.results import RESULTS
-from mechinterp.formats.sae import read_cfg
+from mechinterp.formats.sae import WEIGHTS, read_cfg
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ def label_set(cfg: LabelRunConfig, lab_cfg) -> None:
     t0 = time.perf_counter()
     for n, L in enumerate(layers["complete"]):
         export, stats_dir = layer_export(cfg.set, L), Path(cfg.set) / f"layer_{L}" / "stats"
+        made = labels_path(export)
+        if made.exists() and made.stat().st_mtime > (export / WEIGHTS).stat().st_mtime:
+            continue                                       # labelled since it was trained: resumes
         stats = compute_feature_stats(export, None, FeatureStatsConfig(top_n=5, per_band=1, contexts=False))
         stats.save(stats_dir)
         _, labels, timing = label_export(export, stats_dir, model=model, cfg=lab_cfg)
@@ -138,7 +142,9 @@ def _print(r: dict) -> None:
     print(f"scored {r['offline']['n']} latents on {r['heldout']['excerpts']} held-out excerpts "
           f"of {r['heldout']['length']} tokens ({r['heldout']['wall_s']:.0f}s)")
     print(f"  {'labels':<48} {'detection':>9} {'fuzzing':>8} {'acc14':>6}")
-    cell = lambda v, w: f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}"     # noqa: E731
+
+    def cell(v, w):
+        return f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}"
     for name, s in r["table"].items():
         print(f"  {name:<48} {cell(s['detection'], 9)} {cell(s['fuzzing'], 8)} {cell(s['acc14'], 6)}")
 

@@ -37,6 +37,9 @@ def headline(run: Path) -> dict:
         if "ce_loss" in sae:
             out["sae"].update({k: sae["ce_loss"][k] for k in ("ce_loss_recovered", "kl_sae", "delta_loss",
                                                               "ce_clean", "ce_sae")})
+    labels = load_json(run / "labels" / RESULTS)
+    if labels:
+        out["labels"] = {name: {k: row[k] for k in ("n", "detection", "fuzzing", "acc14")} for name, row in labels["table"].items()}
     shift = load_json(run / "shift" / RESULTS)
     if shift:
         out["shift"] = {r["row"]: {k: r[k] for k in ("profession_acc", "gender_acc", "worst_group_acc")}
@@ -95,7 +98,14 @@ def write_report(run: str | Path, stages: dict) -> tuple[Path, Path]:
                   img(run / "sae" / "curves.png", "training curves"),
                   img(run / "sae" / "frequencies.png", "latent activation frequencies")]
     if (run / "browser" / "index.html").exists():
-        parts += ["<h2>4. Feature browser</h2>", '<p><a href="browser/index.html">open the feature browser</a></p>']
+        parts += ["<h2>4. Feature browser</h2>", '<p><a href="browser/index.html">open the feature browser</a> '
+                  "(every latent is labelled; search the labels)</p>"]
+    if "labels" in numbers:
+        parts += ["<h3>Labels, scored on held-out text</h3>",
+                  "<p>Detection: balanced accuracy of telling excerpts where a latent fires from excerpts where it "
+                  "does not, reading only its label; fuzzing: the same per token (docs/labels.md).</p>",
+                  table([{"labels": k, **v} for k, v in numbers["labels"].items()]),
+                  img(run / "labels" / "scores.png", "detection per latent")]
     if "shift" in numbers:
         parts += ["<h2>5. SHIFT: ablating spurious features</h2>",
                   table([{"row": k, **v} for k, v in numbers["shift"].items()]),
