@@ -15,9 +15,8 @@ import time
 
 from _bench import BENCH_DIR, REPO, print_table, write_json
 
-BENCHES = ["models", "dump", "sae", "interventions", "browser", "ioi", "live_server", "transcoders", "stream", "graph",
-           "graph_peer", "circuits", "circuits_peer", "ground_truth", "eval_suite",
-           "saep_peer"]
+BENCHES = ["models", "dump", "sae", "interventions", "browser", "labels", "ioi", "live_server", "transcoders", "stream",
+           "graph", "graph_peer", "circuits", "circuits_peer", "ground_truth", "eval_suite", "saep_peer"]
 
 
 def main() -> None:
