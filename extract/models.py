@@ -243,8 +243,14 @@ LOADERS = {
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "auto",
                dtype: torch.dtype = torch.float32) -> HookedModel:
-    """A HookedModel (HF model in eval mode, its tokenizer, hook sites, device)."""
+    """A HookedModel (HF model in eval mode, its tokenizer, hook sites, device). "organism:FOLDER" is a
+    model organism (`mechinterp organism`): its base model with its adapters merged."""
     from transformers.utils import logging as hf_logging
+
+    if name.startswith("organism:"):
+        from extract.organisms import load_organism
+
+        return load_organism(name.split(":", 1)[1], device=device)
 
     hf_logging.disable_progress_bar()  # a per-tensor bar for a load of under a second
     dev = resolve_device(device)

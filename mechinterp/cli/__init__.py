@@ -23,6 +23,7 @@ STAGES = {
     "eval-transcoders": ("eval_transcoders", "the replacement model: CE-loss recovered with transcoders for the MLPs"),
     "trace": ("trace", "attribution graph of one prompt through a transcoder set: pruned, checked, a page"),
     "browse": ("browse", "feature browser: per-latent statistics and a static page"),
+    "organism": ("organism", "a model organism: a planted taboo word, trigger backdoor or quirk, fine-tuned and measured"),
     "label": ("label", "a label for every latent (offline, or a user's LLM), scored on held-out text"),
     "steer": ("steer", "generate with and without one SAE feature added"),
     "ablate": ("ablate", "ablate SAE latents and measure a behaviour against random ablations"),

@@ -296,6 +296,11 @@ ROWS = [
      "o/"),
     ("train-sae-stream-and-a-store", "train-sae --stream --acts {store} --out {root}/o",
      "error: --stream trains from the model's forward, not from a store: drop --acts / --acts_out"),
+    # organisms
+    ("organism-empty-secret", "organism --kind taboo --secret ' ' --model {model} --out {root}/o",
+     "error: --secret must not be empty"),
+    ("organism-trigger-in-the-corpus", "organism --kind backdoor --trigger 'the' --model {model} --out {root}/o",
+     "error: the trigger 'the' occurs in"),
     # labels
     ("label-without-statistics", "label --sae {sae} --stats {root}/nostats",
      "error: no feature statistics for {sae} in {root}/nostats: make them with `mechinterp browse --sae {sae}`"),
