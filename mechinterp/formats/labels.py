@@ -77,8 +77,3 @@ def label_texts(path: str | Path, d_sae: int | None = None) -> list[str]:
             out[lab["i"]] = lab["label"]
     return out
 
-
-def maybe_label_texts(export: str | Path, d_sae: int | None = None) -> list[str] | None:
-    """label_texts of an export's offline labels, or None when it has none."""
-    p = Path(export) / LABELS
-    return label_texts(p, d_sae) if p.exists() else None
