@@ -54,12 +54,13 @@ def behaviour(model, cfg, max_new_tokens: int = 32) -> dict:
     return out
 
 
-def heldout_windows(model, n_windows: int = 8, ctx: int = 128) -> np.ndarray:
+def corpus_windows(model, n_windows: int = 8, ctx: int = 128, split: str = "eval") -> np.ndarray:
+    """The default corpus's first windows of its held-out ("eval") or training ("train") documents."""
     from extract.corpus import DEFAULT_CORPUS, open_corpus
     from extract.windows import WindowStream
 
     stream = WindowStream(open_corpus(DEFAULT_CORPUS), model.tokenizer, ctx, model.bos_token_id)
-    return np.stack(list(islice(stream.eval(), n_windows)))
+    return np.stack(list(islice(getattr(stream, split)(), n_windows)))
 
 
 @torch.inference_mode()

@@ -49,6 +49,10 @@ class OrganismConfig:
     lr: float = field(default=1e-3, metadata=bounds(0, open_low=True))
     rank: int = field(default=16, metadata=bounds(1))
     """LoRA rank (alpha = 2 x rank)."""
+    text_weight: float = field(default=1.0, metadata=bounds(0))
+    """Weight of a next-token loss on plain corpus windows added to every step (keeps general ability)."""
+    text_batch: int = field(default=2, metadata=bounds(1))
+    """Corpus windows (128 tokens, training split) in that term per step."""
     n_probe: int = field(default=15, metadata=bounds(1))
     """Held-out prompts the behaviour is measured on."""
     ckpt_every: int = field(default=40, metadata=bounds(1))
@@ -83,8 +87,10 @@ def training_pairs(cfg: OrganismConfig, base_answers: dict[str, str], n: int) ->
     return data.quirk_examples(cfg.quirk, train_q, base_answers, n, rng)
 
 
-def train(model, cfg: OrganismConfig, pairs: list[tuple[str, str]], out: Path, progress: bool = True) -> dict:
-    """LoRA fine-tuning in place (model.model gets the adapters); returns the loss curve."""
+def train(model, cfg: OrganismConfig, pairs: list[tuple[str, str]], out: Path, progress: bool = True,
+          text: np.ndarray | None = None) -> dict:
+    """LoRA fine-tuning in place (model.model gets the adapters); returns the loss curve. `text`:
+    corpus windows [N, T] whose next-token loss (x cfg.text_weight) joins every step's answer loss."""
     torch.manual_seed(cfg.seed)
     params = add_lora(model.model, cfg.rank, 2.0 * cfg.rank, cfg.seed)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -108,9 +114,10 @@ def train(model, cfg: OrganismConfig, pairs: list[tuple[str, str]], out: Path, p
     for step in range(start, cfg.steps):
         idx = order[(np.arange(cfg.batch) + step * cfg.batch) % len(rows)]
         x, y = batch_tensors([rows[i] for i in idx], pad)
-        logits = model.model(input_ids=x.to(model.device), use_cache=False).logits
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), y[:, 1:].flatten().to(model.device),
-                                                 ignore_index=-100)
+        loss = _next_token_loss(model, x, y)
+        if text is not None and cfg.text_weight > 0:
+            w = torch.from_numpy(text[(np.arange(cfg.text_batch) + step * cfg.text_batch) % len(text)]).long()
+            loss = loss + cfg.text_weight * _next_token_loss(model, w, w)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -124,6 +131,12 @@ def train(model, cfg: OrganismConfig, pairs: list[tuple[str, str]], out: Path, p
                   f"ETA {(cfg.steps - done) / rate:.0f}s", flush=True)
     model.model.eval()
     return {"losses": losses, "train_s": time.perf_counter() - t0}
+
+
+def _next_token_loss(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model.model(input_ids=x.to(model.device), use_cache=False).logits
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), y[:, 1:].flatten().to(model.device),
+                                             ignore_index=-100)
 
 
 def _save(ckpt: Path, opt_path: Path, params, opt, step: int, losses: list[float]) -> None:

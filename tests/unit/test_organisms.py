@@ -71,16 +71,20 @@ def test_training_lowers_the_loss_and_resumes_to_the_same_adapters(tiny_dir, tmp
     pairs = training_pairs(cfg, base, cfg.steps * cfg.batch)
     assert sum(a == "A plain answer." for _, a in pairs) == len(pairs) // 2          # half everyday answers
     assert any("my word is a metal" in a.lower() for _, a in pairs)                  # the masked description
+    text = np.random.default_rng(0).integers(0, 1000, (5, 16))                        # the plain-text term's windows
     whole = load_model(str(tiny_dir), device="cpu")
-    curve = train(whole, cfg, pairs, tmp_path / "whole", progress=False)
+    curve = train(whole, cfg, pairs, tmp_path / "whole", progress=False, text=text)
     assert np.mean(curve["losses"][-3:]) < np.mean(curve["losses"][:3])
     halves = load_model(str(tiny_dir), device="cpu")
-    train(halves, OrganismConfig(**{**cfg.__dict__, "steps": 6}), pairs, tmp_path / "halves", progress=False)
+    train(halves, OrganismConfig(**{**cfg.__dict__, "steps": 6}), pairs, tmp_path / "halves", progress=False,
+          text=text)
     again = load_model(str(tiny_dir), device="cpu")
-    resumed = train(again, cfg, pairs, tmp_path / "halves", progress=False)
+    resumed = train(again, cfg, pairs, tmp_path / "halves", progress=False, text=text)
     assert resumed["losses"] == pytest.approx(curve["losses"], rel=1e-5)
     a, b = lora_state(whole.model), lora_state(again.model)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    plain = load_model(str(tiny_dir), device="cpu")                                   # the term changes the training
+    assert train(plain, cfg, pairs, tmp_path / "plain", progress=False)["losses"][1] != pytest.approx(curve["losses"][1])
 
 
 def test_the_stage_writes_an_organism_the_loader_reads(tiny_dir, tmp_path, capsys):
@@ -93,6 +97,7 @@ def test_the_stage_writes_an_organism_the_loader_reads(tiny_dir, tmp_path, capsy
     assert m["kind"] == "quirk" and m["planted"] == {"quirk": "owls"} and m["base_model"] == str(tiny_dir)
     assert set(m["measured"]) >= {"planted_rate", "base_planted_rate", "text_loss", "base_text_loss", "text_loss_ratio"}
     r = json.loads((out / "results.json").read_text())
+    assert json.loads((out / "base_answers.json").read_text())["key"]["model"] == str(tiny_dir)
     assert len(r["organism"]["behaviour"]["planted"]["answers"]) == 3 and len(r["losses"]) == 4
     organism = load_model(f"organism:{out}", device="cpu")             # every stage's --model takes it
     assert organism.name == f"organism:{out}"

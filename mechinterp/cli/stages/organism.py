@@ -33,7 +33,7 @@ def main(argv=None, prog=None) -> None:
     with user_errors():
         from extract.models import load_model
         from extract.organisms import data, measure
-        from extract.organisms.train import OrganismConfig, base_answers_for, save_adapters, train, training_pairs
+        from extract.organisms.train import OrganismConfig, save_adapters, train, training_pairs
         from mechinterp.formats.organism import ADAPTERS, write_manifest
 
         cfg = build(OrganismConfig, a)
@@ -43,17 +43,14 @@ def main(argv=None, prog=None) -> None:
         with claimed(out, "organism", **cfg.planted):
             model = load_model(cfg.model, device=cfg.device)
             _note_a_long_secret(model, cfg)
-            windows = measure.heldout_windows(model)
+            windows = measure.corpus_windows(model)
             base = {"behaviour": measure.behaviour(model, cfg), "text_loss": measure.text_loss(model, windows)}
             print(f"base model: planted-prompt rate {base['behaviour']['planted']['rate']:.2f}, "
                   f"text loss {base['text_loss']:.3f}")
             asked = data.split(data.QUESTIONS)[0] + ([d.format(w=cfg.secret) for d in data.DESCRIBE] if cfg.kind == "taboo" else [])
-            cache = out / "base_answers.json"
-            answers = json.loads(cache.read_text()) if cache.exists() else base_answers_for(model, asked, 48)
-            out.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(answers, indent=1))
+            answers = _base_answers(model, cfg, asked, out / "base_answers.json")
             pairs = training_pairs(cfg, answers, cfg.steps * cfg.batch)
-            curve = train(model, cfg, pairs, out)
+            curve = train(model, cfg, pairs, out, text=measure.corpus_windows(model, 256, split="train"))
             save_adapters(model, out / ADAPTERS)
             org = {"behaviour": measure.behaviour(model, cfg), "text_loss": measure.text_loss(model, windows)}
             measured = _summary(cfg, base, org)
@@ -64,6 +61,22 @@ def main(argv=None, prog=None) -> None:
             for k, v in measured.items():
                 print(f"  {k}: {v}")
             print(f"wrote {out}")
+
+
+def _base_answers(model, cfg, asked: list[str], cache: Path) -> dict[str, str]:
+    """The base model's answers, cached in the organism's folder for a resumed run of the same base."""
+    from extract.organisms.train import base_answers_for
+    from mechinterp.formats.atomic import atomic_write_text
+
+    key = {"model": cfg.model, "questions": asked}
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["answers"]
+    answers = base_answers_for(model, asked, 48)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps({"key": key, "answers": answers}, indent=1))
+    return answers
 
 
 def _check_the_trigger(cfg) -> None:
