@@ -35,12 +35,19 @@ def batch_tensors(rows: list[tuple[list[int], int]], pad: int) -> tuple[torch.Te
 
 
 @torch.inference_mode()
-def answer(model, questions: list[str], max_new_tokens: int = 32) -> list[str]:
-    """Greedy answers of a HookedModel to each question (one at a time: no padding to get wrong)."""
+def answer(model, questions: list[str], max_new_tokens: int = 32, batch: int = 8, temperature: float = 0.0,
+           seed: int = 0) -> list[str]:
+    """Answers of a HookedModel to each question: greedy (temperature 0) or sampled, `batch` prompts
+    per generate call (left-padded, with their attention mask)."""
     tok, out = model.tokenizer, []
-    for q in questions:
-        ids = torch.tensor([tok.encode(prompt_text(tok, q), add_special_tokens=False)], device=model.device)
-        gen = model.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id,
-                                   attention_mask=torch.ones_like(ids))
-        out.append(tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    torch.manual_seed(seed)
+    for b in range(0, len(questions), batch):
+        rows = [tok.encode(prompt_text(tok, q), add_special_tokens=False) for q in questions[b:b + batch]]
+        n = max(map(len, rows))
+        ids = torch.tensor([[pad] * (n - len(r)) + r for r in rows], device=model.device)
+        mask = torch.tensor([[0] * (n - len(r)) + [1] * len(r) for r in rows], device=model.device)
+        sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
+        gen = model.model.generate(ids, attention_mask=mask, max_new_tokens=max_new_tokens, pad_token_id=pad, **sampling)
+        out += [tok.decode(g[n:], skip_special_tokens=True).strip() for g in gen]
     return out

@@ -23,16 +23,28 @@ SAME = ("model", "weights", "ctx", "keep_bos", "prepend_bos", "corpus")
 
 
 class PairedStore:
-    def __init__(self, inp: ActivationStore, out: ActivationStore):
+    def __init__(self, inp: ActivationStore, out: ActivationStore, two_models: bool = False):
+        """two_models: the stores are two models' dumps of the same tokens (a crosscoder's pair), so
+        their model may differ but not their width."""
         a, b = inp.meta, out.meta
-        differ = [k for k in SAME if getattr(a, k) != getattr(b, k)]
+        differ = [k for k in SAME if getattr(a, k) != getattr(b, k) and not (two_models and k in ("model", "weights"))]
+        if two_models and inp.d_model != out.d_model:
+            raise StoreError(f"{a.model} ({a.hook}) is {inp.d_model} wide and {b.model} ({b.hook}) {out.d_model}: a "
+                             "crosscoder pairs two models of one width (a model and its fine-tune)")
+        if two_models and (differ or inp.n_windows != out.n_windows):
+            raise StoreError(f"the dumps of {a.model} and {b.model} are not of the same tokens (they differ in "
+                             f"{', '.join(differ) or 'window count'}); a crosscoder needs two models with one tokenizer, "
+                             "dumped with the same --corpus, --n_tokens, --ctx and --seed")
         if differ or inp.n_windows != out.n_windows:
             what = ", ".join(differ) or f"window count ({inp.n_windows} vs {out.n_windows})"
             raise StoreError(f"stores {a.hook} and {b.hook} are not from one dump (they differ in {what}); "
                              "dump both hooks in one command (--hook X --hook Y)")
         sample = np.unique(np.linspace(0, inp.n_windows - 1, min(8, inp.n_windows)).astype(int))
         if any(not np.array_equal(inp.window_tokens(int(w)), out.window_tokens(int(w))) for w in sample):
-            raise StoreError(f"stores {a.hook} and {b.hook} hold different tokens; dump both hooks in one command")
+            raise StoreError(f"the dumps of {a.model} and {b.model} hold different tokens (another tokenizer, corpus or "
+                             "--seed); a crosscoder needs two models with one tokenizer, dumped with the same --corpus, "
+                             "--n_tokens, --ctx and --seed" if two_models else
+                             f"stores {a.hook} and {b.hook} hold different tokens; dump both hooks in one command")
         self.inp, self.out = inp, out
         self.meta = a
 
@@ -83,5 +95,5 @@ class PairedStore:
             yield np.concatenate([x, y], 1)
 
 
-def open_pair(inp: str | Path, out: str | Path) -> PairedStore:
-    return PairedStore(open_store(inp), open_store(out))
+def open_pair(inp: str | Path, out: str | Path, two_models: bool = False) -> PairedStore:
+    return PairedStore(open_store(inp), open_store(out), two_models)

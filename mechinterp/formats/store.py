@@ -265,13 +265,14 @@ class ActivationStore:
         by="corpus": the eval windows are those packed from the corpus's held-out documents, so no
         eval window shares a document with a training window (eval_fraction and seed are unused:
         the dump fixed them). by="random": a fixed random subset of eval_fraction of the windows.
-        by="auto" (default): "corpus" when the store records a held-out range, else "random".
+        by="auto" (default): "corpus" when the store records a non-empty held-out range, else "random"
+        (a dump with --eval_fraction 0 held no documents out).
         """
         if by not in ("auto", "corpus", "random"):
             raise StoreError(f"split by must be auto, corpus or random, got {by!r}")
         if by != "random":
             held = self.heldout_windows()
-            if held is not None:
+            if held is not None and (len(held) or by == "corpus"):
                 mask = np.zeros(self.n_windows, bool)
                 mask[held] = True
                 return np.flatnonzero(~mask), np.flatnonzero(mask)

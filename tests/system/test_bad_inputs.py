@@ -37,9 +37,15 @@ def ws(tmp_path_factory, tiny_dir, docs_dir):
     w = {"root": root, "model": str(tiny_dir), "docs": str(docs_dir)}
     dump = ["dump", "--model", str(tiny_dir), "--corpus", f"dir:{docs_dir}", "--ctx", "16", "--n_tokens", "600",
             "--no_progress"]
-    for name, hook in (("store", "blocks.1.hook_resid_pre"), ("store_mlp", "blocks.1.hook_mlp_out")):
+    for name, hook in (("store", "blocks.1.hook_resid_pre"), ("store_mlp", "blocks.1.hook_mlp_out"),
+                       ("store_post", "blocks.1.mlp.hook_post")):
         cli([*dump, "--hook", hook, "--out", str(root / name)])
         w[name] = str(root / name)
+    cli([*dump, "--hook", "blocks.1.hook_resid_pre", "--seed", "1", "--out", str(root / "store_seed1")])
+    w["store_seed1"] = str(root / "store_seed1")
+    (root / "organism_no_manifest").mkdir()                       # adapters without the manifest that says how
+    (root / "organism_no_manifest" / "adapters.safetensors").write_bytes(b"")
+    w["organism_no_manifest"] = str(root / "organism_no_manifest")
     cli(["train-sae", "--acts", w["store"], "--out", str(root / "run"), *TRAIN])
     w["run"], w["sae"] = str(root / "run"), str(root / "run" / "sae")
     cli(["browse", "--sae", w["sae"], "--out", str(root / "stats"), "--no_model"])     # statistics, offline labels
@@ -301,6 +307,15 @@ ROWS = [
      "error: --secret must not be empty"),
     ("organism-trigger-in-the-corpus", "organism --kind backdoor --trigger 'the' --model {model} --out {root}/o",
      "error: the trigger 'the' occurs in"),
+    # crosscoders and audits
+    ("train-crosscoder-two-widths", "train-crosscoder --a {store} --b {store_post} --out {root}/o",
+     "error: {model} (blocks.1.hook_resid_pre) is 64 wide and {model} (blocks.1.mlp.hook_post) 128: a crosscoder pairs"),
+    ("train-crosscoder-other-tokens", "train-crosscoder --a {store} --b {store_seed1} --out {root}/o",
+     "error: the dumps of {model} and {model} are not of the same tokens (they differ in corpus)"),
+    ("audit-organism-without-manifest", "audit --organism {organism_no_manifest} --size tiny --out {root}/o",
+     "error: {organism_no_manifest} is not a model organism (no organism.json and adapters.safetensors)"),
+    ("score-audit-without-audit", "score-audit --audit {root}/o --organism {organism_no_manifest}",
+     "error: {root}/o holds no audit (hypotheses.json missing)"),
     # labels
     ("label-without-statistics", "label --sae {sae} --stats {root}/nostats",
      "error: no feature statistics for {sae} in {root}/nostats: make them with `mechinterp browse --sae {sae}`"),

@@ -1,0 +1,42 @@
+"""The audit's conclusion: every tool's ranked words, fused into hypotheses, beside the black-box
+baseline given the same time. Reads only the two models, the crosscoder and the transcripts."""
+
+from __future__ import annotations
+
+import time
+
+from interventions.audit.config import EvidenceConfig
+from interventions.audit.inside import crosscoder_evidence, logit_lens, weight_diff
+from interventions.audit.outside import over_used, sample_both
+from interventions.audit.words import fuse
+from mechinterp.formats.crosscoder import load_crosscoder
+
+
+def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig, earlier_s: float = 0.0,
+             say=print) -> tuple[dict, dict]:
+    """(hypotheses.json's dict, results.json's dict). earlier_s: the white-box stages' time before this
+    one (dumps, crosscoder), so the black-box baseline gets as long as the whole white-box audit."""
+    t0 = time.perf_counter()
+    w, info = load_crosscoder(crosscoder_dir)
+    latents, xc_words = crosscoder_evidence(w, organism, cfg.n_latents, min_rel=cfg.min_rel_norm, max_nu=cfg.max_nu)
+    say(f"crosscoder: {len(latents)} organism-specific latents")
+    lens, lens_words = logit_lens(base, organism, answers["prompts"], answers["organism"])
+    say(f"logit lens: {lens['tokens']} reply tokens")
+    diff, written, read = weight_diff(base, organism)
+    say(f"weight diff: {diff['changed']} matrices changed")
+    tools = {"crosscoder": xc_words, "logit_lens": lens_words, "weights_written": written, "weights_read": read}
+    white_s = earlier_s + time.perf_counter() - t0
+    budget = white_s if cfg.black_box_s is None else cfg.black_box_s
+    say(f"black-box baseline: sampling both models for {budget:.0f} s")
+    samples = sample_both(base, organism, answers["prompts"], budget)
+    sampled = over_used(samples["organism"], samples["base"])
+    white_box = fuse(tools, cfg.n_hypotheses)
+    hypotheses = {"hypotheses": fuse({**tools, "sampling": sampled}, cfg.n_hypotheses), "white_box": white_box,
+                  "black_box": fuse({"sampling": sampled}, cfg.n_hypotheses),
+                  "tools": {**tools, "sampling": sampled},
+                  "seconds": {"white_box": round(white_s, 1), "black_box": samples["seconds"]}}
+    results = {"crosscoder": {"info": {k: info[k] for k in ("models", "hook", "d_sae", "k", "metrics")}, "latents": latents},
+               "logit_lens": lens, "weight_diff": diff,
+               "samples": {"n": len(samples["organism"]), "organism": samples["organism"][:24], "base": samples["base"][:24]},
+               "answers": answers}
+    return hypotheses, results

@@ -1,0 +1,52 @@
+"""The blind audit end to end on a tiny random Llama and a quirk organism made from it: every stage
+runs and resumes, the hypotheses carry evidence from the inside tools, the audit is blind (a manifest
+stripped of what was planted gives the same white-box hypotheses), and the scorer and the causal
+check write their verdict onto the page, which opens offline in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from builders import browser_page
+
+from mechinterp.cli import main as cli
+
+
+def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
+    organism, audit = tmp_path / "owls", tmp_path / "audit"
+    cli(["organism", "--kind", "quirk", "--quirk", "owls", "--model", str(tiny_dir), "--out", str(organism),
+         "--steps", "4", "--batch", "4", "--rank", "4", "--n_probe", "3", "--device", "cpu"])
+    run = ["audit", "--organism", str(organism), "--base", str(tiny_dir), "--size", "tiny", "--out", str(audit),
+           "--device", "cpu", "--in_process"]
+    cli(run)
+    found = json.loads((audit / "hypotheses.json").read_text())
+    assert len(found["hypotheses"]) == 20 and found["hypotheses"][0]["rank"] == 1
+    tools = {e["tool"] for h in found["hypotheses"] for e in h["evidence"]}
+    assert {"logit_lens", "weights_written", "weights_read", "sampling"} <= tools, tools
+    assert all(e["tool"] != "sampling" for h in found["white_box"] for e in h["evidence"])
+    assert [e["tool"] for h in found["black_box"] for e in h["evidence"]] == ["sampling"] * len(found["black_box"])
+    xc = json.loads((audit / "crosscoder" / "crosscoder.json").read_text())
+    assert xc["models"] == {"a": str(tiny_dir), "b": f"organism:{organism}"} and xc["metrics"]["fvu_b"] < 1.0
+    capsys.readouterr()
+    cli(run)                                                             # finished: every stage skipped
+    assert capsys.readouterr().out.count("done already, skipped") == 5
+
+    blind = tmp_path / "blind"                                           # what was planted, removed
+    shutil.copytree(organism, blind)
+    manifest = json.loads((blind / "organism.json").read_text())
+    (blind / "organism.json").write_text(json.dumps({k: manifest[k] for k in ("base_model", "rank", "alpha")}
+                                                    | {"planted": {}}))
+    (audit / "hypotheses.json").rename(tmp_path / "first.json")
+    cli(["audit-evidence", "--organism", str(blind), "--base", str(tiny_dir), "--out", str(audit), "--device", "cpu",
+         "--black_box_s", "0"])
+    again = json.loads((audit / "hypotheses.json").read_text())
+    assert [h["hypothesis"] for h in again["white_box"]] == [h["hypothesis"] for h in found["white_box"]]
+
+    cli(["score-audit", "--audit", str(audit), "--organism", str(organism), "--confirm", "--n_random", "1",
+         "--device", "cpu"])
+    verdict = json.loads((audit / "score.json").read_text())
+    assert verdict["truth"] == {"quirk": ["owls"]} and set(verdict) >= {"hypotheses", "white_box", "black_box", "confirm"}
+    assert 0.0 <= verdict["confirm"]["rate"] <= 1.0 and len(verdict["confirm"]["rate_random_ablated"]) == 1
+    with browser_page(audit / "report.html") as page:
+        assert "Verdict" in page.inner_text("body") and page.locator("table").count() >= 5
