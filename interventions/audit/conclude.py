@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from interventions.audit.config import EvidenceConfig
-from interventions.audit.inside import crosscoder_evidence, logit_lens, weight_diff
+from interventions.audit.inside import activation_diff, crosscoder_evidence, next_token_diff
 from interventions.audit.outside import over_used, sample_both
 from interventions.audit.words import fuse
 from mechinterp.formats.crosscoder import load_crosscoder
+from mechinterp.formats.store import open_store
 
 
 def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig, earlier_s: float = 0.0,
-             say=print) -> tuple[dict, dict]:
-    """(hypotheses.json's dict, results.json's dict). earlier_s: the white-box stages' time before this
-    one (dumps, crosscoder), so the black-box baseline gets as long as the whole white-box audit."""
+             say=print) -> tuple[dict, dict, np.ndarray]:
+    """(hypotheses.json's dict, results.json's dict, the mean activation difference [d]). earlier_s:
+    the white-box stages' time before this one (dumps, crosscoder), so the black-box baseline gets as
+    long as the whole white-box audit."""
     t0 = time.perf_counter()
     w, info = load_crosscoder(crosscoder_dir)
     latents, xc_words = crosscoder_evidence(w, organism, cfg.n_latents, min_rel=cfg.min_rel_norm, max_nu=cfg.max_nu)
     say(f"crosscoder: {len(latents)} organism-specific latents")
-    lens, lens_words = logit_lens(base, organism, answers["prompts"], answers["organism"])
-    say(f"logit lens: {lens['tokens']} reply tokens")
-    diff, written, read = weight_diff(base, organism)
-    say(f"weight diff: {diff['changed']} matrices changed")
-    tools = {"crosscoder": xc_words, "logit_lens": lens_words, "weights_written": written, "weights_read": read}
+    diff_info, diff_words = activation_diff(open_store(info["stores"]["a"]), open_store(info["stores"]["b"]), organism)
+    lens, lens_words = next_token_diff(base, organism, answers["prompts"],
+                                       {"organism": answers["organism"], "base": answers["base"]})
+    say(f"next-token difference: {lens['tokens']} reply tokens")
+    tools = {"crosscoder": xc_words, "activation_diff": diff_words, "next_token_diff": lens_words}
     white_s = earlier_s + time.perf_counter() - t0
     budget = white_s if cfg.black_box_s is None else cfg.black_box_s
     say(f"black-box baseline: sampling both models for {budget:.0f} s")
@@ -36,7 +40,7 @@ def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig,
                   "tools": {**tools, "sampling": sampled},
                   "seconds": {"white_box": round(white_s, 1), "black_box": samples["seconds"]}}
     results = {"crosscoder": {"info": {k: info[k] for k in ("models", "hook", "d_sae", "k", "metrics")}, "latents": latents},
-               "logit_lens": lens, "weight_diff": diff,
+               "activation_diff": {k: v for k, v in diff_info.items() if k != "mean"}, "next_token_diff": lens,
                "samples": {"n": len(samples["organism"]), "organism": samples["organism"][:24], "base": samples["base"][:24]},
                "answers": answers}
-    return hypotheses, results
+    return hypotheses, results, diff_info["mean"]

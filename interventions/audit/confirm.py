@@ -1,8 +1,7 @@
-"""The causal check: ablate the audit's top organism-specific crosscoder latents in the organism (their
-organism decoder directions projected out of the residual stream at the crosscoder's site, at every
-position while it answers) and measure the planted behaviour on the organism's held-out probe prompts,
-against as many random alive latents. Reads the manifest (to know what to measure): run after the
-blind audit, by the scorer."""
+"""The causal check: project the audit's top organism-specific directions out of the organism's
+residual stream at the crosscoder's site (at every position while it answers) and measure the planted
+behaviour on the organism's held-out probe prompts, against as many random directions of the same
+kind. Reads the manifest (to know what to measure): run after the blind audit, by the scorer."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import numpy as np
 import torch
 
 from extract.organisms import measure
-from mechinterp.formats.crosscoder import decoder
 
 
 def project_out(directions: np.ndarray):
@@ -29,18 +27,14 @@ def rate_with(model, cfg, hook: str, directions: np.ndarray | None) -> float:
         return float(measure.behaviour(model, cfg)["planted"]["rate"])
 
 
-def confirm(organism, cfg, w: dict[str, np.ndarray], hook: str, latents: list[int], n: int = 5, n_random: int = 3,
-            seed: int = 0) -> dict:
-    """Planted-behaviour rate with nothing ablated, with the top n latents ablated, and with n random
-    alive latents (n_random draws)."""
-    dec = decoder(w, "b")
+def confirm(organism, cfg, hook: str, directions: np.ndarray, pool: np.ndarray, n_random: int = 3, seed: int = 0) -> dict:
+    """Planted-behaviour rate with nothing ablated, with `directions` [n, d] projected out, and with n
+    directions drawn from `pool` (n_random draws)."""
     rng = np.random.default_rng(seed)
-    alive = np.flatnonzero(w["freq"] > 0)
-    top = list(latents[:n])
     plain = rate_with(organism, cfg, hook, None)
-    ablated = rate_with(organism, cfg, hook, dec[top])
-    randoms = [rate_with(organism, cfg, hook, dec[rng.choice(np.setdiff1d(alive, top), n, replace=False)])
+    ablated = rate_with(organism, cfg, hook, directions)
+    randoms = [rate_with(organism, cfg, hook, pool[rng.choice(len(pool), len(directions), replace=False)])
                for _ in range(n_random)]
     cut = lambda r: (plain - r) / plain if plain > 0 else None
-    return {"latents": top, "rate": plain, "rate_top_ablated": ablated, "rate_random_ablated": randoms,
+    return {"directions": len(directions), "rate": plain, "rate_top_ablated": ablated, "rate_random_ablated": randoms,
             "cut_top": cut(ablated), "cut_random": [cut(r) for r in randoms]}

@@ -3,15 +3,19 @@
 - the crosscoder's organism-specific latents (decoder norm mostly in the fine-tune, latent scaling
   near 0), by how much they add to the fine-tune's activations; a latent's words are the tokens its
   fine-tune decoder vector promotes (through the final norm and unembedding) and the tokens it fires on;
-- the logit lens on the fine-tune's own transcripts: the tokens whose log-probability the fine-tune
-  raises most over the base model, read at the middle, three-quarter and last layer;
-- the weight diff: the directions the fine-tune's change writes into the residual stream (read
-  through the unembedding), and the input tokens whose embeddings the change in layer 0 reacts to most.
+- the activation difference (after Minder et al.'s "narrow fine-tuning leaves readable traces"): the
+  mean of the fine-tune's minus the base model's activations over the dumped tokens, read through the
+  unembedding;
+- the next-token difference on the transcripts of both models: the words whose predicted probability
+  the fine-tune raises most over the base model on the same text. (The logit lens at the middle and
+  three-quarter layers gave function words on SmolLM2-135M: not used.)
+
+The weight diff read through the unembedding was tried and dropped: on LoRA organisms its top tokens
+were the same for every organism (the adapters' random A matrices, not what was planted).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 import numpy as np
@@ -19,11 +23,8 @@ import torch
 
 from extract.sites import get_module
 from interventions.audit.probe import transcript
-from interventions.audit.words import ranked_words
+from interventions.audit.words import ranked_words, starts_a_word
 from mechinterp.formats.crosscoder import decoder
-
-WRITERS = ("o_proj", "down_proj", "c_proj")          # linear layers that write the residual stream
-READERS = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "c_attn", "c_fc")
 
 
 def specific_latents(w: dict[str, np.ndarray], n: int = 12, min_rel: float = 0.7, max_nu: float = 0.5) -> np.ndarray:
@@ -42,9 +43,9 @@ def crosscoder_evidence(w: dict[str, np.ndarray], organism, n: int = 12, n_token
     latents, scored = [], defaultdict(float)
     if not len(idx):
         return [], []
-    logits = organism.unembed_directions(torch.from_numpy(decoder(w, "b")[idx]))
+    logits = _cosines(organism, torch.from_numpy(decoder(w, "b")[idx]))
     for rank, (j, row) in enumerate(zip(idx, logits)):
-        promoted = torch.topk(row, n_tokens).indices.tolist()
+        promoted = [t for t in torch.topk(row, 20 * n_tokens).indices.tolist() if starts_a_word(tok, t)][:n_tokens]
         fires_on = [int(t) for t in w["top_tokens"][j] if t >= 0]
         latents.append({"latent": int(j), "rel_norm": float(w["rel_norm"][j]), "nu_eps": float(w["nu_eps"][j]),
                         "nu_r": float(w["nu_r"][j]), "freq": float(w["freq"][j]),
@@ -55,80 +56,44 @@ def crosscoder_evidence(w: dict[str, np.ndarray], organism, n: int = 12, n_token
 
 
 @torch.no_grad()
-def logit_lens(base, organism, prompts: list[str], replies: list[str]) -> tuple[dict, list]:
-    """Mean over the reply tokens and three depths of log p_organism - log p_base, per vocabulary token."""
-    tok, n = organism.tokenizer, organism.n_layers
-    depths = sorted({n // 2, (3 * n) // 4, n})
-    total, count = None, 0
-    for p, r in zip(prompts, replies):
-        start = len(tok.encode(transcript(tok, p, ""), add_special_tokens=False))
-        ids = torch.tensor([tok.encode(transcript(tok, p, r), add_special_tokens=False)])
-        if ids.shape[1] <= start:
-            continue
-        diff = sum(_lens(organism, ids, depth)[start - 1:-1] - _lens(base, ids, depth)[start - 1:-1] for depth in depths)
-        total = diff.sum(0) if total is None else total + diff.sum(0)
-        count += diff.shape[0] * len(depths)
-    if total is None:
-        return {"depths": depths, "tokens": 0}, []
-    mean = (total / count).cpu().numpy()
-    top = np.argsort(-mean)[:200]
-    return {"depths": depths, "tokens": count // len(depths)}, ranked_words(tok, [(int(t), mean[t]) for t in top])
+def activation_diff(store_a, store_b, organism, chunk: int = 64) -> tuple[dict, list]:
+    """The mean of x_organism - x_base over every row of the two dumps, read through the unembedding."""
+    total, n = np.zeros(store_a.d_model), 0
+    for lo in range(0, store_a.n_windows, chunk):
+        ws = np.arange(lo, min(lo + chunk, store_a.n_windows))
+        keep = store_a.not_bos(ws)
+        total += (store_b.read_windows(ws)[keep] - store_a.read_windows(ws)[keep]).sum(0)
+        n += int(keep.sum())
+    mean = torch.from_numpy((total / max(n, 1)).astype(np.float32))
+    top = torch.topk(_cosines(organism, mean[None])[0], 400)
+    return ({"tokens": n, "norm": float(mean.norm()), "mean": mean.numpy()},
+            ranked_words(organism.tokenizer, [(int(t), float(v)) for v, t in zip(*top)], word_start=True))
 
 
-def _lens(model, ids: torch.Tensor, depth: int) -> torch.Tensor:
-    """Log-probabilities [T, V] read from the residual stream before block `depth` (n_layers: the output)."""
-    if depth >= model.n_layers:
-        return torch.log_softmax(model(ids)[0].float(), -1)
-    _, cache = model.run_with_cache(ids, [f"blocks.{depth}.hook_resid_pre"], stop_at_layer=depth)
-    h = cache[f"blocks.{depth}.hook_resid_pre"][0]
-    h = get_module(model.model, model.layout.final_norm)(h)
-    return torch.log_softmax(get_module(model.model, model.layout.unembed)(h).float(), -1)
+def _cosines(model, directions: torch.Tensor) -> torch.Tensor:
+    """unembed_directions divided by each token's unembedding norm (large-norm rare tokens otherwise win)."""
+    w = get_module(model.model, model.layout.unembed).weight.float()
+    return model.unembed_directions(directions) / w.norm(dim=1).clamp_min(1e-6)
 
 
 @torch.no_grad()
-def weight_diff(base, organism, n_dirs: int = 2) -> tuple[dict, list, list]:
-    """(summary, words written by the change, input tokens the change in layer 0 reacts to)."""
+def next_token_diff(base, organism, prompts: list[str], replies: dict[str, list[str]], floor: float = 0.5) -> tuple[dict, list]:
+    """On the same transcripts (both models' replies), the words whose summed next-token probability
+    the fine-tune raises most over the base: log((sum p_organism + floor) / (sum p_base + floor))."""
     tok = organism.tokenizer
-    mine = dict(base.model.named_parameters())
-    written, read, changed = defaultdict(float), defaultdict(float), {}
-    emb = get_module(organism.model, organism.layout.embed).weight.float()
-    for name, p in organism.model.named_parameters():
-        role = name.split(".")[-2] if name.endswith(".weight") else ""
-        if role not in WRITERS + READERS or name not in mine or mine[name].shape != p.shape:
-            continue
-        delta = (p.float() - mine[name].float())
-        size = float(delta.norm() / mine[name].float().norm())
-        if size < 1e-6:
-            continue
-        changed[name] = round(size, 5)
-        if role in WRITERS and delta.shape[0] == organism.d_model:
-            u, s, _ = torch.linalg.svd(delta, full_matrices=False)
-            for i in range(min(n_dirs, len(s))):
-                for sign in (1.0, -1.0):
-                    logits = organism.unembed_directions((sign * u[:, i])[None])[0]
-                    for v, t in zip(*torch.topk(logits, 10)):
-                        written[int(t)] = max(written[int(t)], float(s[i] * v))
-        if role in READERS and _layer(name) == 0 and delta.shape[1] == organism.d_model:
-            x = _embeddings_as_read(organism, emb, role)
-            rel = (x @ delta.T).norm(dim=1) / (x @ p.float().T).norm(dim=1).clamp_min(1e-6)
-            for v, t in zip(*torch.topk(rel, 30)):
-                read[int(t)] += float(v)
-    summary = {"changed": len(changed), "largest": sorted(changed.items(), key=lambda kv: -kv[1])[:8]}
-    return summary, ranked_words(tok, list(written.items())), ranked_words(tok, list(read.items()))
-
-
-def _layer(name: str) -> int | None:
-    m = re.search(r"\.(\d+)\.", name)
-    return int(m.group(1)) if m else None
-
-
-def _embeddings_as_read(model, emb: torch.Tensor, role: str) -> torch.Tensor:
-    """Token embeddings through the norm layer 0 reads them with (attention's for q, k, v; the MLP's
-    for the rest: the attention output it also reads is left out)."""
-    block = get_module(model.model, model.layout.layers)[0]
-    path = model.layout.attn_norm if role in ("q_proj", "k_proj", "v_proj", "c_attn") else model.layout.mlp_norm
-    return get_module(block, path)(emb.to(block_dtype(block))).float() if path else emb
-
-
-def block_dtype(block) -> torch.dtype:
-    return next(block.parameters()).dtype
+    mass = {"organism": 0.0, "base": 0.0}
+    n = 0
+    for who in replies:
+        for p, r in zip(prompts, replies[who]):
+            start = len(tok.encode(transcript(tok, p, ""), add_special_tokens=False))
+            ids = torch.tensor([tok.encode(transcript(tok, p, r), add_special_tokens=False)])
+            if ids.shape[1] <= start:
+                continue
+            for name, model in (("organism", organism), ("base", base)):
+                mass[name] = mass[name] + torch.softmax(model(ids)[0, start - 1:-1].float(), -1).sum(0)
+            n += ids.shape[1] - start
+    if not n:
+        return {"tokens": 0}, []
+    ratio = torch.log(mass["organism"] + floor) - torch.log(mass["base"] + floor)
+    top = torch.topk(ratio, 400)
+    return {"tokens": n}, ranked_words(tok, [(int(t), float(v)) for v, t in zip(*top)], word_start=True)

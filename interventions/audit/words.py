@@ -31,16 +31,25 @@ def word(piece: str) -> str | None:
     return w if len(w) >= 3 and w.isalpha() and w not in STOPWORDS else None
 
 
-def ranked_words(tok, scored: list[tuple[int, float]], n: int = 30) -> list[tuple[str, float]]:
-    """Token ids with scores -> the n best distinct words (a word keeps its best token's score)."""
+def ranked_words(tok, scored: list[tuple[int, float]], n: int = 30, word_start: bool = False) -> list[tuple[str, float]]:
+    """Token ids with scores -> the n best distinct words (a word keeps its best token's score).
+    word_start: only tokens that begin a word (on the output side, where a piece such as " strugg"
+    names nothing)."""
     best: dict[str, float] = {}
     for t, s in sorted(scored, key=lambda ts: -ts[1]):
+        if word_start and not starts_a_word(tok, int(t)):
+            continue
         w = word(tok.decode([int(t)]))
         if w and w not in best:
             best[w] = float(s)
             if len(best) == n:
                 break
     return list(best.items())
+
+
+def starts_a_word(tok, t: int) -> bool:
+    piece = tok.convert_ids_to_tokens(t)
+    return isinstance(piece, str) and piece.startswith(("Ġ", "▁", " "))
 
 
 def fuse(tools: dict[str, list[tuple[str, float]]], n: int = 20) -> list[dict]:

@@ -5,7 +5,8 @@
   DIR/hypotheses.json     {"hypotheses": [{rank, hypothesis, score, tools, evidence}], "black_box": [...],
                            "tools": {tool: [[word, score], ...]}, "seconds": {...}}: what the audit
                            concludes, written without reading what was planted
-  DIR/results.json        the evidence in full (latents, logit lens, weight diff, samples)
+  DIR/results.json        the evidence in full (latents, tool details, samples, answers)
+  DIR/mean_diff.npy       the mean activation difference, organism minus base, at the crosscoder's site
   DIR/report.html         the page
   DIR/score.json          the scorer's verdict (`mechinterp score-audit`, which alone reads the
                           organism's manifest): the truth's rank, the black-box baseline's, the causal check
@@ -21,7 +22,7 @@ from mechinterp.formats.errors import LabError
 from mechinterp.formats.reading import read_json
 
 PROBE, ANSWERS, CORPUS = "probe", "answers.json", "chats.jsonl"
-HYPOTHESES, PAGE, SCORE = "hypotheses.json", "report.html", "score.json"
+HYPOTHESES, PAGE, SCORE, MEAN_DIFF = "hypotheses.json", "report.html", "score.json", "mean_diff.npy"
 
 
 def write(path: Path, data: dict) -> Path:

@@ -23,7 +23,7 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     found = json.loads((audit / "hypotheses.json").read_text())
     assert len(found["hypotheses"]) == 20 and found["hypotheses"][0]["rank"] == 1
     tools = {e["tool"] for h in found["hypotheses"] for e in h["evidence"]}
-    assert {"logit_lens", "weights_written", "weights_read", "sampling"} <= tools, tools
+    assert {"next_token_diff", "activation_diff", "sampling"} <= tools, tools
     assert all(e["tool"] != "sampling" for h in found["white_box"] for e in h["evidence"])
     assert [e["tool"] for h in found["black_box"] for e in h["evidence"]] == ["sampling"] * len(found["black_box"])
     xc = json.loads((audit / "crosscoder" / "crosscoder.json").read_text())

@@ -34,7 +34,7 @@ def _pair(tmp_path, d=D):
     shared = rng.normal(size=(24, d))
     shared /= np.linalg.norm(shared, axis=1, keepdims=True)
     codes = np.zeros((N_WIN, CTX - 1, 24))
-    for i in range(3):
+    for _ in range(3):
         np.put_along_axis(codes, rng.integers(0, 24, (N_WIN, CTX - 1, 1)), rng.uniform(1, 2, (N_WIN, CTX - 1, 1)), -1)
     x_a = (codes @ shared).astype(np.float32)
     only_b = np.linalg.svd(shared.T)[0][:, -1]                     # a direction the shared dictionary lacks

@@ -9,7 +9,6 @@ OUT/report.html. Usually run by `mechinterp audit`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mechinterp.cli.flags import build
@@ -26,10 +25,12 @@ def parser(prog=None):
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
+        import numpy as np
+
         from extract.models import load_model
         from interventions.audit.conclude import conclude
         from interventions.audit.config import AuditModels, EvidenceConfig
-        from mechinterp.formats.audit import ANSWERS, HYPOTHESES, PAGE, PROBE, write
+        from mechinterp.formats.audit import ANSWERS, HYPOTHESES, MEAN_DIFF, PAGE, PROBE, write
         from mechinterp.formats.crosscoder import load_crosscoder
         from mechinterp.formats.results import RESULTS
         from mechinterp.views.audit_page import FIGURE, audit_page, norms_figure
@@ -38,14 +39,16 @@ def main(argv=None, prog=None) -> None:
         out = Path(models.out)
         answers = read_json(out / PROBE / ANSWERS, "re-run `mechinterp audit` (its probe stage)")
         base, organism = load_model(models.base, device=models.device), load_model(models.organism_model, device=models.device)
-        hypotheses, results = conclude(base, organism, out / "crosscoder", answers, cfg, _earlier_seconds(out))
+        hypotheses, results, mean_diff = conclude(base, organism, out / "crosscoder", answers, cfg, _earlier_seconds(out))
         w, _ = load_crosscoder(out / "crosscoder")
         norms_figure(w["rel_norm"], w["freq"], [lat["latent"] for lat in results["crosscoder"]["latents"]], out / FIGURE)
+        np.save(out / MEAN_DIFF, mean_diff)
         write(out / RESULTS, results)
         write(out / HYPOTHESES, hypotheses)
         (out / PAGE).write_text(audit_page(out, hypotheses, results))
         for h in hypotheses["hypotheses"][:10]:
-            print(f"  {h['rank']:>2}. {h['hypothesis']:<16} {h['score']:.3f}  " + ", ".join(f"{e['tool']} #{e['rank']}" for e in h["evidence"]))
+            tools = ", ".join(f"{e['tool']} #{e['rank']}" for e in h["evidence"])
+            print(f"  {h['rank']:>2}. {h['hypothesis']:<16} {h['score']:.3f}  {tools}")
         print(f"wrote {out / PAGE}")
 
 

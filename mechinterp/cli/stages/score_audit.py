@@ -68,16 +68,25 @@ def main(argv=None, prog=None) -> None:
 
 
 def _confirm(run: ScoreRun, manifest: dict, folder: Path, results: dict) -> dict:
+    """The top organism-specific crosscoder latents' organism decoder vectors against random alive
+    latents'; without such latents, the mean activation difference against random latents' vectors."""
+    import numpy as np
+
     from extract.models import load_model
     from extract.organisms.train import OrganismConfig
     from interventions.audit.confirm import confirm
-    from mechinterp.formats.crosscoder import load_crosscoder
+    from mechinterp.formats.audit import MEAN_DIFF
+    from mechinterp.formats.crosscoder import decoder, load_crosscoder
 
     w, info = load_crosscoder(folder / "crosscoder")
+    dec = decoder(w, "b")
+    latents = [lat["latent"] for lat in results["crosscoder"]["latents"]][:run.n_ablate]
+    top = dec[latents] if latents else np.load(folder / MEAN_DIFF)[None]
+    pool = dec[np.setdiff1d(np.flatnonzero(w["freq"] > 0), latents)]
     cfg = OrganismConfig(**{k: v for k, v in manifest["config"].items() if k in OrganismConfig.__dataclass_fields__})
     organism = load_model(f"organism:{run.organism}", device=run.device)
-    latents = [lat["latent"] for lat in results["crosscoder"]["latents"]]
-    return confirm(organism, cfg, w, info["hook"], latents, run.n_ablate, run.n_random)
+    out = confirm(organism, cfg, info["hook"], top, pool, run.n_random)
+    return {"ablated": "crosscoder latents" if latents else "mean activation difference", **out}
 
 
 def _table(v: dict) -> list[dict]:
@@ -86,6 +95,6 @@ def _table(v: dict) -> list[dict]:
     if "confirm" in v:
         c = v["confirm"]
         rows.append({"ranked by": "causal check", "truth's rank": None, "top 1": None, "top 5": None,
-                     "parts": f"planted rate {c['rate']:.2f}; top {len(c['latents'])} latents ablated "
+                     "parts": f"planted rate {c['rate']:.2f}; {c['directions']} x {c['ablated']} ablated "
                               f"{c['rate_top_ablated']:.2f}; random {', '.join(f'{r:.2f}' for r in c['rate_random_ablated'])}"})
     return rows
