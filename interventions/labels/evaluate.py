@@ -25,11 +25,12 @@ HELDOUT = "heldout.npz"
 
 def _excerpts(model, sae, export, cfg, length: int, out: Path) -> tuple[Excerpts, dict]:
     from interventions.labels.heldout import heldout_excerpts, heldout_windows
-    from mechinterp.formats.sae import read_cfg, store_path
+    from mechinterp.formats.fingerprint import fingerprint
+    from mechinterp.formats.sae import CFG, WEIGHTS, read_cfg, store_path
 
     store = open_store(store_path(read_cfg(export)))
-    key = {"sae": str(Path(export).resolve()), "tokens": cfg.heldout_tokens, "length": length,
-           "corpus": store.meta.corpus}
+    key = {"sae": str(Path(export).resolve()), "weights": fingerprint(export, only=(WEIGHTS, CFG)),
+           "tokens": cfg.heldout_tokens, "length": length, "corpus": store.meta.corpus}
     cache, meta = out / HELDOUT, out / "heldout.json"
     t0 = time.perf_counter()
     if cache.exists() and meta.exists() and json.loads(meta.read_text()) == key:

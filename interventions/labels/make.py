@@ -13,7 +13,24 @@ import numpy as np
 
 from interventions.labels.offline import LabelConfig, offline_labels
 from mechinterp.formats.feature_stats import STATS_NPZ, load_feature_stats
-from mechinterp.formats.labels import LabelError, labels_path, save_labels
+from mechinterp.formats.fingerprint import fingerprint
+from mechinterp.formats.labels import LabelError, labels_path, load_labels, save_labels
+from mechinterp.formats.sae import CFG, WEIGHTS
+
+
+def weights_fingerprint(export) -> str:
+    return fingerprint(export, only=(WEIGHTS, CFG))
+
+
+def labelled(export) -> bool:
+    """Whether the export's offline labels were made from its present weights."""
+    path = labels_path(export)
+    if not path.exists():
+        return False
+    try:
+        return load_labels(path)["source"].get("weights") == weights_fingerprint(export)
+    except LabelError:
+        return False
 
 
 def token_text(tokenizer):
@@ -56,6 +73,7 @@ def label_export(export: str | Path, stats_dir: str | Path, model=None, tokenize
     t2 = time.perf_counter()
     path = save_labels(labels_path(export), labels, "offline", len(labels),
                        {"stats": str(Path(stats_dir).resolve()), "n_tokens": int(stats["n_tokens"]),
+                        "weights": weights_fingerprint(export),
                         "config": vars(cfg or LabelConfig())})
     kinds = {str(k): int(v) for k, v in zip(*np.unique([lab["kind"] for lab in labels], return_counts=True))}
     return path, labels, {"logits_s": t1 - t0, "labels_s": t2 - t1, "total_s": time.perf_counter() - t0, "kinds": kinds}

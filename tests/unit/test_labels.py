@@ -261,3 +261,33 @@ def test_an_endpoint_that_fails_is_recorded_per_latent_and_never_hangs(tmp_path,
     per = simulate(lm, "row", {0: good[0]}, ex, [0], ScoreConfig(n_examples=5), _Words(), tmp_path / "sim.json", False)
     assert per[0]["tpr"] == 1.0 and per[0]["tnr"] == 0.0 and per[0]["detection"] == 0.5     # it says Yes to all
     assert json.loads((tmp_path / "sim.json").read_text())["row"]["0"]["detection"] == 0.5
+
+
+def test_the_heldout_excerpts_are_recomputed_for_new_weights_in_the_same_folder(tmp_path, store_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from interventions.labels import evaluate, heldout
+
+    calls = []
+    made = SimpleNamespace(n=2, tokens=np.zeros((2, 8)), save=lambda path: path.write_bytes(b"x"))
+    monkeypatch.setattr(heldout, "heldout_windows", lambda *a: calls.append("made") or np.zeros((2, 33), np.int64))
+    monkeypatch.setattr(heldout, "heldout_excerpts", lambda *a: [made])
+    monkeypatch.setattr(evaluate.Excerpts, "load", classmethod(lambda cls, path: calls.append("cached") or made))
+    cfg = SimpleNamespace(heldout_tokens=64)
+    sae = make_sae(tmp_path, store_path, "standard", d_sae=12)
+    for _ in range(2):
+        evaluate._excerpts(None, None, sae, cfg, 8, tmp_path / "out")
+    make_sae(tmp_path, store_path, "standard", d_sae=12, seed=5)          # retrained into the same folder
+    evaluate._excerpts(None, None, sae, cfg, 8, tmp_path / "out")
+    assert calls == ["made", "cached", "made"]
+
+
+def test_labels_count_as_made_only_for_the_weights_they_were_made_from(tmp_path, store_path):
+    from interventions.labels.make import labelled, weights_fingerprint
+
+    sae = make_sae(tmp_path, store_path, "standard", d_sae=12)
+    assert not labelled(sae)
+    save_labels(labels_path(sae), [{"i": 0, "label": "x"}], "offline", 12, {"weights": weights_fingerprint(sae)})
+    assert labelled(sae)
+    make_sae(tmp_path, store_path, "standard", d_sae=12, seed=5)          # retrained into the same folder
+    assert not labelled(sae)

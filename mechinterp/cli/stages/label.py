@@ -22,9 +22,8 @@ from mechinterp.cli.flags import add_flags, build
 from mechinterp.cli.runs import claimed, input_name, stage_dir
 from mechinterp.cli.stages import new_parser, user_errors
 from mechinterp.formats.bounds import bounds, check_bounds
-from mechinterp.formats.labels import labels_path
 from mechinterp.formats.results import RESULTS
-from mechinterp.formats.sae import WEIGHTS, read_cfg
+from mechinterp.formats.sae import read_cfg
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def main(argv=None, prog=None) -> None:
 def label_set(cfg: LabelRunConfig, lab_cfg) -> None:
     """Statistics (JAX) and offline labels for every layer of a transcoder set."""
     from extract.models import load_model
-    from interventions.labels.make import label_export
+    from interventions.labels.make import label_export, labelled
     from mechinterp.formats.transcoder_set import layer_export, set_layers
     from sae_jax.features import FeatureStatsConfig, compute_feature_stats
 
@@ -126,9 +125,8 @@ def label_set(cfg: LabelRunConfig, lab_cfg) -> None:
     t0 = time.perf_counter()
     for n, L in enumerate(layers["complete"]):
         export, stats_dir = layer_export(cfg.set, L), Path(cfg.set) / f"layer_{L}" / "stats"
-        made = labels_path(export)
-        if made.exists() and made.stat().st_mtime > (export / WEIGHTS).stat().st_mtime:
-            continue                                       # labelled since it was trained: resumes
+        if labelled(export):
+            continue                                       # labelled from these weights: resumes
         stats = compute_feature_stats(export, None, FeatureStatsConfig(top_n=5, per_band=1, contexts=False))
         stats.save(stats_dir)
         _, labels, timing = label_export(export, stats_dir, model=model, cfg=lab_cfg)
