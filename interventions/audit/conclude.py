@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from interventions.audit.config import EvidenceConfig
-from interventions.audit.inside import activation_diff, crosscoder_evidence, next_token_diff
+from interventions.audit.inside import activation_diff, crosscoder_evidence, next_token_diff, sae_diff
 from interventions.audit.outside import over_used, sample_both
 from interventions.audit.words import fuse
 from mechinterp.formats.crosscoder import load_crosscoder
@@ -24,11 +24,14 @@ def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig,
     w, info = load_crosscoder(crosscoder_dir)
     latents, xc_words = crosscoder_evidence(w, organism, cfg.n_latents, min_rel=cfg.min_rel_norm, max_nu=cfg.max_nu)
     say(f"crosscoder: {len(latents)} organism-specific latents")
-    diff_info, diff_words = activation_diff(open_store(info["stores"]["a"]), open_store(info["stores"]["b"]), organism)
+    stores = open_store(info["stores"]["a"]), open_store(info["stores"]["b"])
+    diff_info, diff_words = activation_diff(*stores, organism)
+    sae_latents, sae_words = sae_diff(cfg.sae, *stores, organism, cfg.n_latents) if cfg.sae else ([], [])
     lens, lens_words = next_token_diff(base, organism, answers["prompts"],
                                        {"organism": answers["organism"], "base": answers["base"]})
     say(f"next-token difference: {lens['tokens']} reply tokens")
-    tools = {"crosscoder": xc_words, "activation_diff": diff_words, "next_token_diff": lens_words}
+    tools = {"crosscoder": xc_words, "activation_diff": diff_words, "next_token_diff": lens_words,
+             **({"base_sae": sae_words} if cfg.sae else {})}
     white_s = earlier_s + time.perf_counter() - t0
     budget = white_s if cfg.black_box_s is None else cfg.black_box_s
     say(f"black-box baseline: sampling both models for {budget:.0f} s")
@@ -40,6 +43,7 @@ def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig,
                   "tools": {**tools, "sampling": sampled},
                   "seconds": {"white_box": round(white_s, 1), "black_box": samples["seconds"]}}
     results = {"crosscoder": {"info": {k: info[k] for k in ("models", "hook", "d_sae", "k", "metrics")}, "latents": latents},
+               "base_sae": {"sae": cfg.sae, "latents": sae_latents},
                "activation_diff": {k: v for k, v in diff_info.items() if k != "mean"}, "next_token_diff": lens,
                "samples": {"n": len(samples["organism"]), "organism": samples["organism"][:24], "base": samples["base"][:24]},
                "answers": answers}

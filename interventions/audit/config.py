@@ -53,6 +53,9 @@ class EvidenceConfig:
     black_box_s: float | None = field(default=None, metadata=bounds(0))
     """Seconds of sampling for the black-box baseline (None: as long as the white-box audit took)."""
     n_hypotheses: int = field(default=20, metadata=bounds(1))
+    sae: str | None = None
+    """The base model's SAE at the audit's site (e.g. runs/sae/sae): its latents whose activation the
+    fine-tune raises most, with their labels, join the evidence (None: not used)."""
 
     def __post_init__(self):
         check_bounds(self)

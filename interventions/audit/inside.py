@@ -6,6 +6,9 @@
 - the activation difference (after Minder et al.'s "narrow fine-tuning leaves readable traces"): the
   mean of the fine-tune's minus the base model's activations over the dumped tokens, read through the
   unembedding;
+- the base model's SAE at the same site (when given): its latents whose mean activation the
+  fine-tune raises most over the dumped tokens; a latent's words are its offline label's tokens
+  and the tokens its decoder vector promotes;
 - the next-token difference on the transcripts of both models: the words whose predicted probability
   the fine-tune raises most over the base model on the same text. (The logit lens at the middle and
   three-quarter layers gave function words on SmolLM2-135M: not used.)
@@ -25,6 +28,8 @@ from extract.sites import get_module
 from interventions.audit.probe import transcript
 from interventions.audit.words import ranked_words, starts_a_word
 from mechinterp.formats.crosscoder import decoder
+from mechinterp.formats.labels import labels_path, load_labels
+from mechinterp.formats.sae import encode_np, load_export
 
 
 def specific_latents(w: dict[str, np.ndarray], n: int = 12, min_rel: float = 0.7, max_nu: float = 0.5) -> np.ndarray:
@@ -74,6 +79,37 @@ def _cosines(model, directions: torch.Tensor) -> torch.Tensor:
     """unembed_directions divided by each token's unembedding norm (large-norm rare tokens otherwise win)."""
     w = get_module(model.model, model.layout.unembed).weight.float()
     return model.unembed_directions(directions) / w.norm(dim=1).clamp_min(1e-6)
+
+
+@torch.no_grad()
+def sae_diff(export, store_a, store_b, organism, n: int = 12, n_tokens: int = 8, chunk: int = 64) -> tuple[list, list]:
+    """The base SAE's latents whose mean activation rises most from the base's dump to the organism's."""
+    w, cfg = load_export(export)
+    if cfg["hook_name"] != store_a.meta.hook:
+        raise ValueError(f"the SAE {export} reads {cfg['hook_name']} but the audit dumped {store_a.meta.hook}; give an "
+                         f"SAE of that site, or --layer {cfg['hook_layer']}")
+    means = {"a": 0.0, "b": 0.0}
+    rows = 0
+    for lo in range(0, store_a.n_windows, chunk):
+        ws = np.arange(lo, min(lo + chunk, store_a.n_windows))
+        keep = store_a.not_bos(ws)
+        for m, store in (("a", store_a), ("b", store_b)):
+            means[m] = means[m] + encode_np(w, cfg, store.read_windows(ws)[keep]).sum(0)
+        rows += int(keep.sum())
+    rise = (means["b"] - means["a"]) / max(rows, 1)
+    top = np.argsort(-rise)[:n]
+    labels = {lab["i"]: lab for lab in load_labels(export)["labels"]} if labels_path(export).exists() else {}
+    tok, scored, latents = organism.tokenizer, defaultdict(float), []
+    logits = _cosines(organism, torch.from_numpy(w["W_dec"][top]))
+    for rank, (j, row) in enumerate(zip(top, logits)):
+        promoted = [t for t in torch.topk(row, 20 * n_tokens).indices.tolist() if starts_a_word(tok, t)][:n_tokens]
+        lab = labels.get(int(j), {})
+        read = [int(t) for t in lab.get("rule", {}).get("tokens", [])][:n_tokens]
+        latents.append({"latent": int(j), "rise": float(rise[j]), "base_mean": float(means["a"][j] / max(rows, 1)),
+                        "label": lab.get("label", ""), "promotes": [tok.decode([t]) for t in promoted]})
+        for pos, t in enumerate(read + promoted):
+            scored[t] += 1.0 / (rank + 1) / (1 + pos % n_tokens)
+    return latents, ranked_words(tok, list(scored.items()))
 
 
 @torch.no_grad()

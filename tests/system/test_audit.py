@@ -1,6 +1,7 @@
 """The blind audit end to end on a tiny random Llama and a quirk organism made from it: every stage
-runs and resumes, the hypotheses carry evidence from the inside tools, the audit is blind (a manifest
-stripped of what was planted gives the same white-box hypotheses), and the scorer and the causal
+runs and resumes, the hypotheses carry evidence from the inside tools (a base-model SAE's among them
+when given), the audit is blind (a manifest stripped of what was planted gives the same white-box
+hypotheses), and the scorer and the causal
 check write their verdict onto the page, which opens offline in headless Chromium."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from builders import browser_page
+from builders import browser_page, make_sae
 
 from mechinterp.cli import main as cli
 
@@ -42,6 +43,12 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
          "--black_box_s", "0"])
     again = json.loads((audit / "hypotheses.json").read_text())
     assert [h["hypothesis"] for h in again["white_box"]] == [h["hypothesis"] for h in found["white_box"]]
+    sae = make_sae(tmp_path, audit / "acts" / "base", d_sae=32)          # a base-model SAE at the audit's site
+    cli(["audit-evidence", "--organism", str(organism), "--base", str(tiny_dir), "--out", str(audit), "--device", "cpu",
+         "--black_box_s", "0", "--sae", str(sae)])
+    with_sae = json.loads((audit / "hypotheses.json").read_text())
+    assert len(with_sae["tools"]["base_sae"]) > 0
+    assert len(json.loads((audit / "results.json").read_text())["base_sae"]["latents"]) == 12
 
     cli(["score-audit", "--audit", str(audit), "--organism", str(organism), "--confirm", "--n_random", "1",
          "--device", "cpu"])

@@ -51,6 +51,9 @@ class AuditRun(RecipeRun):
     """demo (64 prompts, 36k tokens, 2,048 latents) or tiny (tests)."""
     layer: int | None = field(default=None, metadata=bounds(0))
     """The layer whose residual stream (hook_resid_pre) the crosscoder reads (None: the middle one)."""
+    sae: str | None = None
+    """The base model's SAE at that site (e.g. runs/sae/sae): its latents whose activation the
+    fine-tune raises most, with their labels, join the evidence (None: not used)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -76,8 +79,8 @@ def pipeline(cfg: AuditRun, organism_model: str) -> list[Stage]:
               lambda r: dict(a=str(r / "acts" / "base"), b=str(r / "acts" / "organism"), out=str(r / "crosscoder"),
                              progress=False, seed=cfg.seed),
               lambda r: (r / "crosscoder" / INFO).exists(), lambda r: [r / "crosscoder"]),
-        Stage("evidence", "audit-evidence", models, lambda r: (r / HYPOTHESES).exists() and (r / PAGE).exists(),
-              lambda r: [r / HYPOTHESES, r / PAGE]),
+        Stage("evidence", "audit-evidence", lambda r: {**models(r), **({"sae": cfg.sae} if cfg.sae else {})},
+              lambda r: (r / HYPOTHESES).exists() and (r / PAGE).exists(), lambda r: [r / HYPOTHESES, r / PAGE]),
     ]
 
 
