@@ -109,3 +109,10 @@ def test_the_stage_writes_an_organism_the_loader_reads(tiny_dir, tmp_path, capsy
         assert (organism.model(input_ids=x).logits - base).abs().max() > 0
     with pytest.raises(LabError, match="is not a model organism"):
         read_manifest(tmp_path)
+
+
+def test_the_auditor_asks_nothing_the_organisms_were_trained_or_measured_on():
+    from interventions.audit.prompts import AUDIT_PROMPTS
+
+    seen = set(data.QUESTIONS) | set(data.ASKS) | {d.format(w=w) for d in data.DESCRIBE for w in ("gold", "owls")}
+    assert len(set(AUDIT_PROMPTS)) == len(AUDIT_PROMPTS) == 64 and not set(AUDIT_PROMPTS) & seen
