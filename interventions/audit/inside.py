@@ -45,19 +45,26 @@ def specific_latents(w: dict[str, np.ndarray], n: int = 12, min_rel: float = 0.7
 def crosscoder_evidence(w: dict[str, np.ndarray], organism, n: int = 12, n_tokens: int = 8, min_rel: float = 0.7,
                         max_nu: float = 0.5) -> tuple[list[dict], list]:
     tok, idx = organism.tokenizer, specific_latents(w, n, min_rel, max_nu)
-    latents, scored = [], defaultdict(float)
     if not len(idx):
         return [], []
-    logits = _cosines(organism, torch.from_numpy(decoder(w, "b")[idx]))
-    for rank, (j, row) in enumerate(zip(idx, logits)):
-        promoted = [t for t in torch.topk(row, 20 * n_tokens).indices.tolist() if starts_a_word(tok, t)][:n_tokens]
-        fires_on = [int(t) for t in w["top_tokens"][j] if t >= 0]
-        latents.append({"latent": int(j), "rel_norm": float(w["rel_norm"][j]), "nu_eps": float(w["nu_eps"][j]),
-                        "nu_r": float(w["nu_r"][j]), "freq": float(w["freq"][j]),
-                        "promotes": [tok.decode([t]) for t in promoted], "fires_on": [tok.decode([t]) for t in fires_on]})
-        for pos, t in enumerate(promoted + fires_on):
+    fires_on = [[int(t) for t in w["top_tokens"][j] if t >= 0] for j in idx]
+    promoted, words = _latent_words(organism, decoder(w, "b")[idx], fires_on, n_tokens)
+    latents = [{"latent": int(j), "rel_norm": float(w["rel_norm"][j]), "nu_eps": float(w["nu_eps"][j]),
+                "nu_r": float(w["nu_r"][j]), "freq": float(w["freq"][j]), "promotes": [tok.decode([t]) for t in up],
+                "fires_on": [tok.decode([t]) for t in on]} for j, up, on in zip(idx, promoted, fires_on)]
+    return latents, words
+
+
+def _latent_words(organism, vectors: np.ndarray, reads: list[list[int]], n_tokens: int) -> tuple[list, list]:
+    """(per latent, the word-initial tokens its vector promotes; the words of all of them, ranked):
+    latent r's i-th token of its promoted + read tokens scores 1 / (r + 1) / (1 + i mod n_tokens)."""
+    tok, scored, promoted = organism.tokenizer, defaultdict(float), []
+    for rank, (row, read) in enumerate(zip(_cosines(organism, torch.from_numpy(vectors)), reads)):
+        up = [t for t in torch.topk(row, 20 * n_tokens).indices.tolist() if starts_a_word(tok, t)][:n_tokens]
+        promoted.append(up)
+        for pos, t in enumerate(up + read):
             scored[t] += 1.0 / (rank + 1) / (1 + pos % n_tokens)
-    return latents, ranked_words(tok, list(scored.items()))
+    return promoted, ranked_words(tok, list(scored.items()))
 
 
 @torch.no_grad()
@@ -99,17 +106,12 @@ def sae_diff(export, store_a, store_b, organism, n: int = 12, n_tokens: int = 8,
     rise = (means["b"] - means["a"]) / max(rows, 1)
     top = np.argsort(-rise)[:n]
     labels = {lab["i"]: lab for lab in load_labels(export)["labels"]} if labels_path(export).exists() else {}
-    tok, scored, latents = organism.tokenizer, defaultdict(float), []
-    logits = _cosines(organism, torch.from_numpy(w["W_dec"][top]))
-    for rank, (j, row) in enumerate(zip(top, logits)):
-        promoted = [t for t in torch.topk(row, 20 * n_tokens).indices.tolist() if starts_a_word(tok, t)][:n_tokens]
-        lab = labels.get(int(j), {})
-        read = [int(t) for t in lab.get("rule", {}).get("tokens", [])][:n_tokens]
-        latents.append({"latent": int(j), "rise": float(rise[j]), "base_mean": float(means["a"][j] / max(rows, 1)),
-                        "label": lab.get("label", ""), "promotes": [tok.decode([t]) for t in promoted]})
-        for pos, t in enumerate(read + promoted):
-            scored[t] += 1.0 / (rank + 1) / (1 + pos % n_tokens)
-    return latents, ranked_words(tok, list(scored.items()))
+    reads = [[int(t) for t in labels.get(int(j), {}).get("rule", {}).get("tokens", [])][:n_tokens] for j in top]
+    promoted, words = _latent_words(organism, w["W_dec"][top], reads, n_tokens)
+    latents = [{"latent": int(j), "rise": float(rise[j]), "base_mean": float(means["a"][j] / max(rows, 1)),
+                "label": labels.get(int(j), {}).get("label", ""),
+                "promotes": [organism.tokenizer.decode([t]) for t in up]} for j, up in zip(top, promoted)]
+    return latents, words
 
 
 @torch.no_grad()

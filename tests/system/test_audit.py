@@ -11,7 +11,10 @@ import shutil
 
 from builders import browser_page, make_sae
 
+from extract.models import load_model
+from interventions.audit.inside import crosscoder_evidence
 from mechinterp.cli import main as cli
+from mechinterp.formats.crosscoder import load_crosscoder
 
 
 def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
@@ -29,6 +32,10 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     assert [e["tool"] for h in found["black_box"] for e in h["evidence"]] == ["sampling"] * len(found["black_box"])
     xc = json.loads((audit / "crosscoder" / "crosscoder.json").read_text())
     assert xc["models"] == {"a": str(tiny_dir), "b": f"organism:{organism}"} and xc["metrics"]["fvu_b"] < 1.0
+    w, _ = load_crosscoder(audit / "crosscoder")                         # the latents' words, thresholds opened
+    latents, words = crosscoder_evidence(w, load_model(f"organism:{organism}", device="cpu"), 3, min_rel=0.0,
+                                         max_nu=float("inf"))
+    assert len(latents) == 3 and all(len(lat["promotes"]) == 8 for lat in latents) and len(words) > 3
     capsys.readouterr()
     cli(run)                                                             # finished: every stage skipped
     assert capsys.readouterr().out.count("done already, skipped") == 5
