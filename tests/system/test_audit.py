@@ -62,5 +62,6 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     verdict = json.loads((audit / "score.json").read_text())
     assert verdict["truth"] == {"quirk": ["owls"]} and set(verdict) >= {"hypotheses", "white_box", "black_box", "confirm"}
     assert 0.0 <= verdict["confirm"]["rate"] <= 1.0 and len(verdict["confirm"]["rate_random_ablated"]) == 1
+    assert verdict["confirm"]["text_loss"] > 0 and len(verdict["confirm"]["text_loss_random_ablated"]) == 1
     with browser_page(audit / "report.html") as page:
         assert "Verdict" in page.inner_text("body") and page.locator("table").count() >= 5

@@ -95,6 +95,8 @@ def _table(v: dict) -> list[dict]:
     if "confirm" in v:
         c = v["confirm"]
         rows.append({"ranked by": "causal check", "truth's rank": None, "top 1": None, "top 5": None,
-                     "parts": f"planted rate {c['rate']:.2f}; {c['directions']} x {c['ablated']} ablated "
-                              f"{c['rate_top_ablated']:.2f}; random {', '.join(f'{r:.2f}' for r in c['rate_random_ablated'])}"})
+                     "parts": f"planted rate {c['rate']:.2f} (text loss {c['text_loss']:.2f}); {c['directions']} x "
+                              f"{c['ablated']} ablated {c['rate_top_ablated']:.2f} ({c['text_loss_top_ablated']:.2f}); "
+                              "random " + ", ".join(f"{r:.2f} ({x:.2f})" for r, x in
+                                                    zip(c['rate_random_ablated'], c['text_loss_random_ablated']))})
     return rows
