@@ -43,7 +43,8 @@ def audit_page(folder: Path, hypotheses: dict, results: dict, score: dict | None
     esc = html.escape
     parts = [f"<h1>Audit of {esc(str(results['answers'].get('organism_model', 'the fine-tune')))}</h1>",
              "<p>Hypotheses about what the fine-tune was made to do, from its weights and activations against "
-             "the base model's (crosscoder, logit lens, weight diff) and from sampling both, fused by rank. "
+             "the base model's (crosscoder, activation and next-token differences, the base model's SAE when "
+             "given) and from sampling both, fused by rank. "
              f"White-box time {hypotheses['seconds']['white_box']} s; the black-box baseline sampled for "
              f"{hypotheses['seconds']['black_box']} s.</p>"]
     if score:
