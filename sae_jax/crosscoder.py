@@ -2,7 +2,7 @@
 their activations side by side (the paired rows [x_a, x_b] of two dumps of the same tokens):
 
     info = train_crosscoder("runs/audit/acts/base", "runs/audit/acts/organism", "runs/audit/crosscoder",
-                            dict(d_sae=4096, k=32), TrainConfig(steps=1500))
+                            CrosscoderConfig(d_sae=4096, k=32), TrainConfig(steps=1500))
 
 One encoder over both halves, each half scaled to mean norm sqrt(d) by its own factor; the decoder
 rows have unit norm over both halves together, so how a latent's norm splits between the two models
@@ -15,12 +15,13 @@ norms, firing rate, latent scaling and strongest tokens, and each model's held-o
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.crosscoder import decode, decoder, encode, fold, save_crosscoder
 from mechinterp.formats.errors import SAEError
 from mechinterp.formats.paired import open_pair
@@ -46,7 +47,24 @@ class CrosscoderRun:
             raise ValueError("give both dumps: --a STORE (the base model) --b STORE (the fine-tune)")
 
 
-def train_crosscoder(acts_a: str | Path, acts_b: str | Path, out: str | Path, scfg_kwargs: dict, tcfg: TrainConfig,
+@dataclass(frozen=True)
+class CrosscoderConfig:
+    arch: str = field(default="batchtopk", metadata={"choices": ("batchtopk", "topk")})
+    """batchtopk (k active latents per token on average over the batch) or topk; not an L1 penalty,
+    which invents model-specific latents."""
+    d_sae: int = field(default=2048, metadata=bounds(1))
+    """Latents."""
+    k: int = field(default=32, metadata=bounds(1))
+    """Active latents per token."""
+
+    def __post_init__(self):
+        check_bounds(self)
+
+    def sae_config(self, d_in: int) -> SAEConfig:
+        return SAEConfig(arch=self.arch, d_in=d_in, d_sae=self.d_sae, k=self.k)
+
+
+def train_crosscoder(acts_a: str | Path, acts_b: str | Path, out: str | Path, xcfg: CrosscoderConfig, tcfg: TrainConfig,
                      devices=None, n_top: int = 8, stop_at: int | None = None) -> dict:
     """Train (resuming from out/checkpoints), measure, save to `out`; returns crosscoder.json's dict
     ({"stopped_at": step} when stopped early)."""
@@ -54,10 +72,7 @@ def train_crosscoder(acts_a: str | Path, acts_b: str | Path, out: str | Path, sc
         store = open_pair(acts_a, acts_b, two_models=True)
     except StoreError as e:
         raise SAEError(str(e)) from None
-    scfg = SAEConfig(d_in=store.d_model, **{"arch": "batchtopk", **scfg_kwargs})
-    if not scfg.topk_family:
-        raise SAEError(f"a crosscoder trains as batchtopk or topk (an L1 penalty invents model-specific latents), "
-                       f"not {scfg.arch}")
+    scfg = xcfg.sae_config(store.d_model)
     out = Path(out)
     t0 = time.perf_counter()
     res = fit(store, scfg, tcfg, out / "checkpoints", devices=devices, stop_at=stop_at, desc="crosscoder")

@@ -13,7 +13,7 @@ from mechinterp.formats.errors import SAEError
 from mechinterp.formats.store import StoreMeta, open_store
 from mechinterp.formats.store_writer import StoreWriter
 from sae_jax.config import TrainConfig
-from sae_jax.crosscoder import train_crosscoder
+from sae_jax.crosscoder import CrosscoderConfig, train_crosscoder
 
 D, CTX, N_WIN, TOKEN = 16, 33, 160, 7
 
@@ -46,7 +46,7 @@ def _pair(tmp_path, d=D):
 def test_the_crosscoder_finds_the_latent_only_model_b_has(tmp_path):
     a, b, tokens, only_b = _pair(tmp_path)
     tcfg = TrainConfig(steps=400, batch=512, lr=3e-3, progress=False, ckpt_every=200)
-    info = train_crosscoder(a, b, tmp_path / "xc", dict(d_sae=64, k=4), tcfg)
+    info = train_crosscoder(a, b, tmp_path / "xc", CrosscoderConfig(d_sae=64, k=4), tcfg)
     assert info["metrics"]["fvu_a"] < 0.2 and info["metrics"]["fvu_b"] < 0.2
     w, saved = load_crosscoder(tmp_path / "xc")
     assert saved["models"] == {"a": "base", "b": "organism"} and saved["d_model"] == D
@@ -63,8 +63,8 @@ def test_the_crosscoder_finds_the_latent_only_model_b_has(tmp_path):
     r_a, r_b = decode(w, f)
     assert ((f > 0).sum(1).mean()) < 12 and np.mean((r_b - x_b) ** 2) < 0.2 * np.var(x_b, 0).sum()
     # resumes to the same weights
-    train_crosscoder(a, b, tmp_path / "half", dict(d_sae=64, k=4), tcfg, stop_at=200)
-    train_crosscoder(a, b, tmp_path / "half", dict(d_sae=64, k=4), tcfg)
+    train_crosscoder(a, b, tmp_path / "half", CrosscoderConfig(d_sae=64, k=4), tcfg, stop_at=200)
+    train_crosscoder(a, b, tmp_path / "half", CrosscoderConfig(d_sae=64, k=4), tcfg)
     np.testing.assert_allclose(load_crosscoder(tmp_path / "half")[0]["W_dec"], w["W_dec"], atol=1e-5)
 
 
@@ -75,8 +75,8 @@ def test_dumps_of_other_tokens_or_widths_are_refused(tmp_path):
     x = np.zeros((N_WIN, CTX - 1, D), np.float32)
     c = _dump(tmp_path / "c", "other", x + 1, other)
     with pytest.raises(SAEError, match="hold different tokens"):
-        train_crosscoder(a, c, tmp_path / "xc", dict(d_sae=32, k=4), TrainConfig(steps=5, progress=False))
+        train_crosscoder(a, c, tmp_path / "xc", CrosscoderConfig(d_sae=32, k=4), TrainConfig(steps=5, progress=False))
     wide = _dump(tmp_path / "wide", "wide", np.ones((N_WIN, CTX - 1, D + 2), np.float32), tokens)
     with pytest.raises(SAEError, match="a crosscoder pairs two models of one width"):
-        train_crosscoder(a, wide, tmp_path / "xc", dict(d_sae=32, k=4), TrainConfig(steps=5, progress=False))
+        train_crosscoder(a, wide, tmp_path / "xc", CrosscoderConfig(d_sae=32, k=4), TrainConfig(steps=5, progress=False))
     assert not (tmp_path / "xc" / "crosscoder.json").exists()

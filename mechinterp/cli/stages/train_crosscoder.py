@@ -13,31 +13,29 @@ from __future__ import annotations
 
 import json
 
-from mechinterp.cli.flags import build, values
+from mechinterp.cli.flags import build
 from mechinterp.cli.runs import under_runs
 from mechinterp.cli.stages import config_parser, user_errors
 from mechinterp.formats.store_writer import FolderLock
 
 
 def parser(prog=None):
-    from sae_jax.config import SAEConfig, TrainConfig
-    from sae_jax.crosscoder import CrosscoderRun
+    from sae_jax.config import TrainConfig
+    from sae_jax.crosscoder import CrosscoderConfig, CrosscoderRun
 
-    p = config_parser(__doc__, prog, CrosscoderRun, SAEConfig, TrainConfig)
-    p.set_defaults(arch="batchtopk", d_sae=2048, steps=1500, batch=2048)
-    return p
+    return config_parser(__doc__, prog, CrosscoderRun, CrosscoderConfig, TrainConfig)
 
 
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from sae_jax.config import SAEConfig, TrainConfig
-        from sae_jax.crosscoder import CrosscoderRun, train_crosscoder
+        from sae_jax.config import TrainConfig
+        from sae_jax.crosscoder import CrosscoderConfig, CrosscoderRun, train_crosscoder
         from sae_jax.pipeline import jax_devices
 
         run = build(CrosscoderRun, a, out=a.out or under_runs("crosscoder"))
         with FolderLock(run.out, "another train-crosscoder"):
-            info = train_crosscoder(run.a, run.b, run.out, values(SAEConfig, a), build(TrainConfig, a),
+            info = train_crosscoder(run.a, run.b, run.out, build(CrosscoderConfig, a), build(TrainConfig, a),
                                     devices=jax_devices(run.device))
         print(json.dumps(info.get("metrics", info)))
         print(f"wrote {run.out}")
