@@ -32,6 +32,16 @@ class AuditModels:
         return model_name(self.organism)
 
 
+def models_key(organism: str, base: str) -> dict:
+    """What an audit's reuse is keyed on: the fine-tune's weights (its adapters, or its folder's files)
+    and the base model's name."""
+    from mechinterp.formats.fingerprint import fingerprint
+
+    folder = Path(organism)
+    weights = fingerprint(folder / ADAPTERS) if (folder / ADAPTERS).exists() else fingerprint(folder)
+    return {"organism": str(organism), "weights": weights, "base": base}
+
+
 def model_name(organism: str) -> str:
     """The load_model name of a fine-tune: organism:DIR for an organism folder (one clear error when
     its manifest is missing), else the name itself."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from builders import browser_page, make_sae
 
 from extract.models import load_model
@@ -39,6 +40,12 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     capsys.readouterr()
     cli(run)                                                             # finished: every stage skipped
     assert capsys.readouterr().out.count("done already, skipped") == 5
+    other = tmp_path / "owls_again"                                      # the organism re-made: nothing reused
+    shutil.copytree(organism, other)
+    (other / "adapters.safetensors").write_bytes((organism / "adapters.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(SystemExit) as stop:
+        cli([*run[:2], str(other), *run[3:]])
+    assert stop.value.code == 2 and "was made from other weights" in capsys.readouterr().err
 
     blind = tmp_path / "blind"                                           # what was planted, removed
     shutil.copytree(organism, blind)

@@ -24,6 +24,7 @@ from mechinterp.formats.audit import ANSWERS, CORPUS, HYPOTHESES, PAGE, PROBE
 from mechinterp.formats.bounds import bounds
 from mechinterp.formats.crosscoder import INFO
 from mechinterp.formats.defaults import DEFAULT_MODEL
+from mechinterp.formats.reading import read_json
 from mechinterp.formats.store import is_complete
 
 SIZES: dict[str, dict[str, dict]] = {
@@ -84,6 +85,14 @@ def pipeline(cfg: AuditRun, organism_model: str) -> list[Stage]:
     ]
 
 
+def _check_the_same_models(run: Path, key: dict) -> None:
+    """A finished stage is reused only for the same fine-tune weights and base model."""
+    answers = run / PROBE / ANSWERS
+    if answers.exists() and read_json(answers, "delete it and re-run the audit").get("key") != key:
+        raise ValueError(f"the audit in {run} was made from other weights or another base model than "
+                         f"{key['organism']} on {key['base']}; choose another --out, or delete {run}")
+
+
 def parser(prog=None):
     return config_parser(__doc__, prog, AuditRun)
 
@@ -91,10 +100,11 @@ def parser(prog=None):
 def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
-        from interventions.audit.config import model_name
+        from interventions.audit.config import model_name, models_key
 
         cfg = build(AuditRun, a)
         run = Path(cfg.out or under_runs("audits", Path(cfg.organism).name))
+        _check_the_same_models(run, models_key(cfg.organism, cfg.base))
         sizes = {size: {**stages, "dump-base": stages["dump"], "dump-organism": stages["dump"]}
                  for size, stages in SIZES.items()}
         run_stages(run, cfg, pipeline(cfg, model_name(cfg.organism)), sizes, EXPECTED_S)

@@ -26,7 +26,7 @@ def main(argv=None, prog=None) -> None:
     a = parser(prog).parse_args(argv)
     with user_errors():
         from extract.models import load_model
-        from interventions.audit.config import AuditModels
+        from interventions.audit.config import AuditModels, models_key
         from interventions.audit.probe import ProbeConfig, probe, write_corpus
         from mechinterp.formats.audit import ANSWERS, PROBE, write
 
@@ -38,6 +38,7 @@ def main(argv=None, prog=None) -> None:
         found = probe(base, organism, cfg)
         folder = Path(models.out) / PROBE
         corpus = write_corpus(found, organism.tokenizer, folder, cfg.min_tokens)
-        write(folder / ANSWERS, {**found, "organism_model": models.organism, "base_model": models.base, "corpus": corpus})
+        write(folder / ANSWERS, {**found, "organism_model": models.organism, "base_model": models.base, "corpus": corpus,
+                                 "key": models_key(models.organism, models.base)})
         print(json.dumps(corpus))
         print(f"wrote {folder}")
