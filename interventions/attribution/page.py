@@ -36,6 +36,7 @@ import re
 from pathlib import Path
 
 ASSETS = Path(__file__).with_name("assets")
+JS_PARTS = ("graph_kit.js", "graph_layout.js", "graph_panels.js", "graph_actions.js")   # one scope, in this order
 KINDS = ("feature", "error", "token", "logit")
 SCORES = ("replacement", "completeness", "pruned_replacement", "pruned_completeness")
 NODE_DEFAULTS = {"feature": None, "activation": None, "influence": 0.0, "label": None, "clerp": "", "card": None}
@@ -124,7 +125,8 @@ def _script_json(obj) -> str:
 def render_graph_page(data: dict) -> str:
     """The page's HTML text (write_graph_page writes it)."""
     graph = check_graph_data(data)
-    css, js = (ASSETS / "graph.css").read_text(encoding="utf-8"), (ASSETS / "graph.js").read_text(encoding="utf-8")
+    css = (ASSETS / "graph.css").read_text(encoding="utf-8")
+    js = "(function () {\n  \"use strict\";\n" + "".join((ASSETS / f).read_text(encoding="utf-8") for f in JS_PARTS) + "})();\n"
     if "</style" in css.lower() or "</script" in js.lower():
         raise RuntimeError("an asset of the graph page would close its own <style>/<script> tag")
     parts = {"title": html.escape(graph["title"]), "css": css, "js": js, "data": _script_json(graph)}

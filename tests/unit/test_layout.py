@@ -149,7 +149,7 @@ def test_pip_install_gives_the_mechinterp_command(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for path in ("mechinterp/cli/__init__.py", "mechinterp/formats/sae.py", "mechinterp/views/html.py",
-                 "sae_jax/architectures/batchtopk.py", "interventions/attribution/assets/graph.js",
+                 "sae_jax/architectures/batchtopk.py", "interventions/attribution/assets/graph_actions.js",
                  "interventions/browser/assets/index.html", "sae_jax/cpu_kernels.cc",
                  "interventions/shift/experiment.py", "extract/ioi/circuit.py"):
         assert (target / path).exists(), path
