@@ -25,6 +25,7 @@ from mechinterp.formats.bounds import bounds, check_bounds
 from mechinterp.formats.crosscoder import decode, decoder, encode, fold, save_crosscoder
 from mechinterp.formats.errors import SAEError
 from mechinterp.formats.paired import open_pair
+from mechinterp.formats.sae import MASSIVE
 from mechinterp.formats.store import StoreError
 from sae_jax.config import SAEConfig, TrainConfig, to_dict
 from sae_jax.train import calibrate_threshold, export_weights, fit, in_out_factors
@@ -56,6 +57,10 @@ class CrosscoderConfig:
     """Latents."""
     k: int = field(default=32, metadata=bounds(1))
     """Active latents per token."""
+    massive: float | None = field(default=MASSIVE, metadata=bounds(1))
+    """Leave out of training and measurement the tokens whose norm in either model is over this many
+    times that model's mean norm (None: keep them). A few attention-sink tokens after a BOS carry most
+    of the variance, and a fine-tune may move them: kept, they take the dictionary's capacity."""
 
     def __post_init__(self):
         check_bounds(self)
@@ -69,7 +74,7 @@ def train_crosscoder(acts_a: str | Path, acts_b: str | Path, out: str | Path, xc
     """Train (resuming from out/checkpoints), measure, save to `out`; returns crosscoder.json's dict
     ({"stopped_at": step} when stopped early)."""
     try:
-        store = open_pair(acts_a, acts_b, two_models=True)
+        store = open_pair(acts_a, acts_b, two_models=True, massive=xcfg.massive)
     except StoreError as e:
         raise SAEError(str(e)) from None
     scfg = xcfg.sae_config(store.d_model)
@@ -87,7 +92,7 @@ def train_crosscoder(acts_a: str | Path, acts_b: str | Path, out: str | Path, xc
     latents, metrics = measure(w, store, set(res.eval_windows.tolist()), n_top)
     info = {"models": {"a": store.inp.meta.model, "b": store.out.meta.model}, "hook": store.inp.meta.hook,
             "stores": {"a": str(acts_a), "b": str(acts_b)}, "d_model": store.d_in, "d_sae": scfg.d_sae, "k": scfg.k,
-            "arch": scfg.arch, "factors": factors, "steps": res.steps, "tokens_seen": res.tokens,
+            "arch": scfg.arch, "massive": xcfg.massive, "factors": factors, "steps": res.steps, "tokens_seen": res.tokens,
             "train_s": round(time.perf_counter() - t0, 1), "sae_config": to_dict(scfg), "train_config": to_dict(tcfg),
             "metrics": metrics}
     save_crosscoder(out, w, latents, info)
@@ -104,12 +109,14 @@ def measure(w: dict[str, np.ndarray], store, heldout: set[int], n_top: int = 8, 
     fit_err, fit_rec = {m: np.zeros(n_lat) for m in "ab"}, {m: np.zeros(n_lat) for m in "ab"}
     top_acts, top_rows = np.full((n_lat, n_top), -np.inf, np.float32), np.full((n_lat, n_top), -1, np.int64)
     held = {m: np.zeros(2) for m in "ab"}                      # held out: sum |err|^2, sum |x|^2 (and sum x below)
-    held_sum, n_rows, n_held, l0 = {m: np.zeros(d) for m in "ab"}, 0, 0, 0.0
+    held_sum, n_rows, n_held, n_massive, l0 = {m: np.zeros(d) for m in "ab"}, 0, 0, 0, 0.0
     rpw = store.rows_per_window
     for lo in range(0, store.n_windows, chunk):
         ws = np.arange(lo, min(lo + chunk, store.n_windows))
         x = store.read_windows(ws)
-        keep = store.inp.not_bos(ws)
+        not_bos, ordinary = store.not_bos(ws), store.ordinary(x)
+        keep = not_bos & ordinary
+        n_massive += int((not_bos & ~ordinary).sum())
         rows = (ws[:, None] * rpw + np.arange(rpw)[None, :]).reshape(-1)[keep]
         x = x[keep]
         xs = {"a": x[:, :d], "b": x[:, d:]}
@@ -147,7 +154,7 @@ def measure(w: dict[str, np.ndarray], store, heldout: set[int], n_top: int = 8, 
                    top_rows=top_rows)
     fvu = {m: float(held[m][0] / max(held[m][1] - (held_sum[m] ** 2).sum() / max(n_held, 1), 1e-12)) for m in "ab"}
     metrics = {"fvu_a": fvu["a"], "fvu_b": fvu["b"], "l0": l0 / max(n_held, 1), "heldout_tokens": n_held,
-               "tokens": n_rows, "dead": int((fires == 0).sum())}
+               "tokens": n_rows, "massive_tokens": n_massive, "dead": int((fires == 0).sum())}
     return latents, metrics
 
 

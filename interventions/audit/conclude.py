@@ -12,7 +12,7 @@ from interventions.audit.inside import activation_diff, crosscoder_evidence, nex
 from interventions.audit.outside import over_used, sample_both
 from interventions.audit.words import fuse
 from mechinterp.formats.crosscoder import load_crosscoder
-from mechinterp.formats.store import open_store
+from mechinterp.formats.paired import open_pair
 
 
 def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig, earlier_s: float = 0.0,
@@ -24,9 +24,9 @@ def conclude(base, organism, crosscoder_dir, answers: dict, cfg: EvidenceConfig,
     w, info = load_crosscoder(crosscoder_dir)
     latents, xc_words = crosscoder_evidence(w, organism, cfg.n_latents, min_rel=cfg.min_rel_norm, max_nu=cfg.max_nu)
     say(f"crosscoder: {len(latents)} organism-specific latents")
-    stores = open_store(info["stores"]["a"]), open_store(info["stores"]["b"])
-    diff_info, diff_words = activation_diff(*stores, organism)
-    sae_latents, sae_words = sae_diff(cfg.sae, *stores, organism, cfg.n_latents) if cfg.sae else ([], [])
+    pair = open_pair(info["stores"]["a"], info["stores"]["b"], two_models=True, massive=info.get("massive"))
+    diff_info, diff_words = activation_diff(pair, organism)
+    sae_latents, sae_words = sae_diff(cfg.sae, pair, organism, cfg.n_latents) if cfg.sae else ([], [])
     lens, lens_words = next_token_diff(base, organism, answers["prompts"],
                                        {"organism": answers["organism"], "base": answers["base"]})
     say(f"next-token difference: {lens['tokens']} reply tokens")

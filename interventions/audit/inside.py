@@ -68,18 +68,22 @@ def _latent_words(organism, vectors: np.ndarray, reads: list[list[int]], n_token
 
 
 @torch.no_grad()
-def activation_diff(store_a, store_b, organism, chunk: int = 64) -> tuple[dict, list]:
-    """The mean of x_organism - x_base over every row of the two dumps, read through the unembedding."""
-    total, n = np.zeros(store_a.d_model), 0
-    for lo in range(0, store_a.n_windows, chunk):
-        ws = np.arange(lo, min(lo + chunk, store_a.n_windows))
-        keep = store_a.not_bos(ws)
-        total += (store_b.read_windows(ws)[keep] - store_a.read_windows(ws)[keep]).sum(0)
-        n += int(keep.sum())
+def activation_diff(pair, organism, chunk: int = 64) -> tuple[dict, list]:
+    """The mean of x_organism - x_base over the rows of the two dumps (a two-model PairedStore; its BOS
+    and massive rows left out), read through the unembedding."""
+    total, n, d = np.zeros(pair.d_in), 0, pair.d_in
+    for x in _paired_chunks(pair, chunk):
+        total += (x[:, d:] - x[:, :d]).sum(0)
+        n += len(x)
     mean = torch.from_numpy((total / max(n, 1)).astype(np.float32))
     top = torch.topk(_cosines(organism, mean[None])[0], 400)
     return ({"tokens": n, "norm": float(mean.norm()), "mean": mean.numpy()},
             ranked_words(organism.tokenizer, [(int(t), float(v)) for v, t in zip(*top)], word_start=True))
+
+
+def _paired_chunks(pair, chunk: int):
+    for lo in range(0, pair.n_windows, chunk):
+        yield pair.read_windows(np.arange(lo, min(lo + chunk, pair.n_windows)), skip_bos=True)
 
 
 def _cosines(model, directions: torch.Tensor) -> torch.Tensor:
@@ -89,20 +93,19 @@ def _cosines(model, directions: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sae_diff(export, store_a, store_b, organism, n: int = 12, n_tokens: int = 8, chunk: int = 64) -> tuple[list, list]:
-    """The base SAE's latents whose mean activation rises most from the base's dump to the organism's."""
+def sae_diff(export, pair, organism, n: int = 12, n_tokens: int = 8, chunk: int = 64) -> tuple[list, list]:
+    """The base SAE's latents whose mean activation rises most from the base's dump to the organism's
+    (a two-model PairedStore; its BOS and massive rows left out)."""
     w, cfg = load_export(export)
-    if cfg["hook_name"] != store_a.meta.hook:
-        raise ValueError(f"the SAE {export} reads {cfg['hook_name']} but the audit dumped {store_a.meta.hook}; give an "
+    if cfg["hook_name"] != pair.meta.hook:
+        raise ValueError(f"the SAE {export} reads {cfg['hook_name']} but the audit dumped {pair.meta.hook}; give an "
                          f"SAE of that site, or --layer {cfg['hook_layer']}")
     means = {"a": 0.0, "b": 0.0}
-    rows = 0
-    for lo in range(0, store_a.n_windows, chunk):
-        ws = np.arange(lo, min(lo + chunk, store_a.n_windows))
-        keep = store_a.not_bos(ws)
-        for m, store in (("a", store_a), ("b", store_b)):
-            means[m] = means[m] + encode_np(w, cfg, store.read_windows(ws)[keep]).sum(0)
-        rows += int(keep.sum())
+    rows, d = 0, pair.d_in
+    for x in _paired_chunks(pair, chunk):
+        means["a"] = means["a"] + encode_np(w, cfg, x[:, :d]).sum(0)
+        means["b"] = means["b"] + encode_np(w, cfg, x[:, d:]).sum(0)
+        rows += len(x)
     rise = (means["b"] - means["a"]) / max(rows, 1)
     top = np.argsort(-rise)[:n]
     labels = {lab["i"]: lab for lab in load_labels(export)["labels"]} if labels_path(export).exists() else {}

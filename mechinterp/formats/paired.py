@@ -17,15 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mechinterp.formats.store import ActivationStore, StoreError, open_store
+from mechinterp.formats.sae import MASSIVE
+from mechinterp.formats.store import ActivationStore, StoreError, open_store, shuffled_batches
 
 SAME = ("model", "weights", "ctx", "keep_bos", "prepend_bos", "corpus")
 
 
 class PairedStore:
-    def __init__(self, inp: ActivationStore, out: ActivationStore, two_models: bool = False):
+    def __init__(self, inp: ActivationStore, out: ActivationStore, two_models: bool = False,
+                 massive: float | None = None):
         """two_models: the stores are two models' dumps of the same tokens (a crosscoder's pair), so
-        their model may differ but not their width."""
+        their model may differ but not their width. massive: with skip_bos, also leave out the rows
+        whose norm in either store is over this many times that store's mean norm (attention-sink
+        tokens after a BOS: a few rows that carry most of the variance, and that a fine-tune may
+        have moved; None: keep them)."""
         a, b = inp.meta, out.meta
         differ = [k for k in SAME if getattr(a, k) != getattr(b, k) and not (two_models and k in ("model", "weights"))]
         if two_models and inp.d_model != out.d_model:
@@ -47,6 +52,8 @@ class PairedStore:
                              f"stores {a.hook} and {b.hook} hold different tokens; dump both hooks in one command")
         self.inp, self.out = inp, out
         self.meta = a
+        self.massive = massive
+        self._ordinary_norms = None
 
     @property
     def d_in(self) -> int:
@@ -75,7 +82,16 @@ class PairedStore:
 
     @property
     def mean_norms(self) -> tuple[float, float]:
-        return self.inp.mean_norm, self.out.mean_norm
+        """Each store's mean row norm; with `massive`, over the ordinary rows of up to 64 windows spread
+        over the dump (the massive rows would otherwise inflate it several times over)."""
+        if not self.massive:
+            return self.inp.mean_norm, self.out.mean_norm
+        if self._ordinary_norms is None:
+            rows = self.read_windows(np.unique(np.linspace(0, self.n_windows - 1, min(64, self.n_windows)).astype(int)),
+                                     skip_bos=True)
+            self._ordinary_norms = (float(np.linalg.norm(rows[:, :self.d_in], axis=1).mean()),
+                                    float(np.linalg.norm(rows[:, self.d_in:], axis=1).mean()))
+        return self._ordinary_norms
 
     def __repr__(self) -> str:
         return f"PairedStore({self.meta.model} {self.inp.meta.hook} -> {self.out.meta.hook}, {self.n_rows} rows)"
@@ -87,13 +103,26 @@ class PairedStore:
         return self.inp.split(*args, **kwargs)
 
     def read_windows(self, windows: np.ndarray, skip_bos: bool = False) -> np.ndarray:
-        return np.concatenate([self.inp.read_windows(windows, skip_bos), self.out.read_windows(windows, skip_bos)], 1)
+        rows = np.concatenate([self.inp.read_windows(windows, skip_bos), self.out.read_windows(windows, skip_bos)], 1)
+        return rows[self.ordinary(rows)] if skip_bos and self.massive else rows
 
-    def batches(self, batch_size: int, **kwargs) -> Iterator[np.ndarray]:
-        """The stores' own batches (same windows, seed and shuffles, so the same rows), side by side."""
-        for x, y in zip(self.inp.batches(batch_size, **kwargs), self.out.batches(batch_size, **kwargs)):
-            yield np.concatenate([x, y], 1)
+    def not_bos(self, windows: np.ndarray) -> np.ndarray:
+        return self.inp.not_bos(windows)
+
+    def ordinary(self, rows: np.ndarray) -> np.ndarray:
+        """Mask over paired rows: True where neither half's norm is over `massive` x its store's mean
+        norm (all True when massive is None)."""
+        if not self.massive:
+            return np.ones(len(rows), bool)
+        return ((np.linalg.norm(rows[:, :self.d_in], axis=1) <= self.massive * self.inp.mean_norm)
+                & (np.linalg.norm(rows[:, self.d_in:], axis=1) <= self.massive * self.out.mean_norm))
+
+    def batches(self, batch_size: int, skip_bos: bool = False, **kwargs) -> Iterator[np.ndarray]:
+        """The paired rows of the stores' windows, shuffled as a store's own batches (the same rows
+        as each store's batches side by side, less the massive rows with skip_bos)."""
+        return shuffled_batches(self, batch_size, skip_bos=skip_bos,
+                                row_filter=self.ordinary if skip_bos and self.massive else None, **kwargs)
 
 
-def open_pair(inp: str | Path, out: str | Path, two_models: bool = False) -> PairedStore:
-    return PairedStore(open_store(inp), open_store(out), two_models)
+def open_pair(inp: str | Path, out: str | Path, two_models: bool = False, massive: float | None = None) -> PairedStore:
+    return PairedStore(open_store(inp), open_store(out), two_models, massive)

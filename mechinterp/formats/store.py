@@ -287,50 +287,60 @@ class ActivationStore:
             n_eval = 1
         return np.sort(perm[n_eval:]), np.sort(perm[:n_eval])
 
-    def batches(self, batch_size: int, windows: np.ndarray | None = None, seed: int = 0,
-                buffer_rows: int = 1 << 17, chunk_windows: int = 16,
-                loop: bool = True, start_batch: int = 0, skip_bos: bool = False) -> Iterator[np.ndarray]:
-        """Shuffled float32 batches [batch_size, d_model] from the given windows.
+    def batches(self, batch_size: int, **kwargs) -> Iterator[np.ndarray]:
+        """Shuffled float32 batches [batch_size, d_model]: see shuffled_batches."""
+        return shuffled_batches(self, batch_size, **kwargs)
 
-        Chunked shuffle in bounded memory: chunks of `chunk_windows` consecutive windows are
-        visited in a random order, gathered into buffers of about `buffer_rows` rows, and each
-        buffer is shuffled and cut into batches (its remainder, < batch_size rows, is dropped;
-        the grouping changes every epoch). Every buffer has its own generator seeded by
-        (seed, epoch, buffer), so `start_batch` skips ahead without reading anything: a resumed
-        training run sees exactly the batches an uninterrupted one would. skip_bos leaves out the
-        rows of BOS tokens inside windows (counted from the small tokens file, so skipping still
-        reads no activations).
-        """
-        windows = np.arange(self.n_windows) if windows is None else np.asarray(windows)
-        rpw = self.rows_per_window
-        chunk_windows = max(1, min(chunk_windows, max(1, buffer_rows // rpw)))
-        chunks_per_buffer = max(1, buffer_rows // (chunk_windows * rpw))
-        if min(len(windows), chunk_windows * chunks_per_buffer) * rpw < batch_size:
-            raise StoreError(f"a buffer holds {min(len(windows), chunk_windows * chunks_per_buffer) * rpw} "
-                             f"rows of this split, fewer than one batch of {batch_size}; "
-                             "dump more tokens, raise buffer_rows or use a smaller --batch")
-        chunks = [windows[i:i + chunk_windows] for i in range(0, len(windows), chunk_windows)]
-        produced, epoch = 0, 0
-        while True:
-            order = np.random.default_rng([seed, epoch]).permutation(len(chunks))
-            for b, b0 in enumerate(range(0, len(order), chunks_per_buffer)):
-                group = [chunks[c] for c in order[b0:b0 + chunks_per_buffer]]
-                keep = np.concatenate([self.not_bos(g) for g in group]) if skip_bos else None
-                n_rows = int(keep.sum()) if skip_bos else sum(len(g) for g in group) * rpw
-                n_batches = n_rows // batch_size
-                if produced + n_batches <= start_batch:
-                    produced += n_batches
-                    continue
-                perm = np.random.default_rng([seed, epoch, b]).permutation(n_rows)
-                buf = np.concatenate([self.read_windows(g) for g in group])
-                buf = (buf[keep] if skip_bos else buf)[perm]
-                for i in range(n_batches):
-                    if produced >= start_batch:
-                        yield buf[i * batch_size:(i + 1) * batch_size]
-                    produced += 1
-            epoch += 1
-            if not loop:
-                return
+
+def shuffled_batches(store, batch_size: int, windows: np.ndarray | None = None, seed: int = 0,
+                     buffer_rows: int = 1 << 17, chunk_windows: int = 16, loop: bool = True, start_batch: int = 0,
+                     skip_bos: bool = False, row_filter=None) -> Iterator[np.ndarray]:
+    """Shuffled float32 batches [batch_size, d_model] from the given windows of a store (anything
+    with n_windows, rows_per_window, read_windows and not_bos: a store or a paired store).
+
+    Chunked shuffle in bounded memory: chunks of `chunk_windows` consecutive windows are
+    visited in a random order, gathered into buffers of about `buffer_rows` rows, and each
+    buffer is shuffled and cut into batches (its remainder, < batch_size rows, is dropped;
+    the grouping changes every epoch). Every buffer has its own generator seeded by
+    (seed, epoch, buffer), so `start_batch` skips ahead: a resumed training run sees exactly the
+    batches an uninterrupted one would. skip_bos leaves out the rows of BOS tokens inside windows
+    (counted from the small tokens file, so skipping ahead reads no activations); row_filter
+    (rows -> bool mask) leaves out more rows by their values (skipping ahead then reads the
+    skipped buffers to count them).
+    """
+    windows = np.arange(store.n_windows) if windows is None else np.asarray(windows)
+    rpw = store.rows_per_window
+    chunk_windows = max(1, min(chunk_windows, max(1, buffer_rows // rpw)))
+    chunks_per_buffer = max(1, buffer_rows // (chunk_windows * rpw))
+    if min(len(windows), chunk_windows * chunks_per_buffer) * rpw < batch_size:
+        raise StoreError(f"a buffer holds {min(len(windows), chunk_windows * chunks_per_buffer) * rpw} "
+                         f"rows of this split, fewer than one batch of {batch_size}; "
+                         "dump more tokens, raise buffer_rows or use a smaller --batch")
+    chunks = [windows[i:i + chunk_windows] for i in range(0, len(windows), chunk_windows)]
+    produced, epoch = 0, 0
+    while True:
+        order = np.random.default_rng([seed, epoch]).permutation(len(chunks))
+        for b, b0 in enumerate(range(0, len(order), chunks_per_buffer)):
+            group = [chunks[c] for c in order[b0:b0 + chunks_per_buffer]]
+            keep = np.concatenate([store.not_bos(g) if skip_bos else np.ones(len(g) * rpw, bool) for g in group])
+            buf = None
+            if row_filter is not None:
+                buf = np.concatenate([store.read_windows(g) for g in group])
+                keep &= row_filter(buf)
+            n_batches = int(keep.sum()) // batch_size
+            if produced + n_batches <= start_batch:
+                produced += n_batches
+                continue
+            perm = np.random.default_rng([seed, epoch, b]).permutation(int(keep.sum()))
+            buf = np.concatenate([store.read_windows(g) for g in group]) if buf is None else buf
+            buf = buf[keep][perm]
+            for i in range(n_batches):
+                if produced >= start_batch:
+                    yield buf[i * batch_size:(i + 1) * batch_size]
+                produced += 1
+        epoch += 1
+        if not loop:
+            return
 
 
 def _is_store(path: Path) -> bool:

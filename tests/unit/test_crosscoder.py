@@ -10,6 +10,7 @@ import pytest
 
 from mechinterp.formats.crosscoder import decode, encode, load_crosscoder
 from mechinterp.formats.errors import SAEError
+from mechinterp.formats.paired import open_pair
 from mechinterp.formats.store import StoreMeta, open_store
 from mechinterp.formats.store_writer import StoreWriter
 from sae_jax.config import TrainConfig
@@ -27,7 +28,9 @@ def _dump(path, model, acts, tokens):
     return path
 
 
-def _pair(tmp_path, d=D):
+def _pair(tmp_path, d=D, sink: float = 0.0):
+    """sink: model A's first token after BOS in every 4th window gets this norm (a massive activation
+    that model B lacks)."""
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 50, (N_WIN, CTX)).astype(np.int32)
     tokens[:, 0] = 0
@@ -39,6 +42,7 @@ def _pair(tmp_path, d=D):
     x_a = (codes @ shared).astype(np.float32)
     only_b = np.linalg.svd(shared.T)[0][:, -1]                     # a direction the shared dictionary lacks
     x_b = x_a + 3.0 * (tokens[:, 1:, None] == TOKEN) * only_b.astype(np.float32)
+    x_a[::4, 0] = sink * shared[0]
     return (_dump(tmp_path / "a", "base", x_a, tokens), _dump(tmp_path / "b", "organism", x_b.astype(np.float32), tokens),
             tokens, only_b)
 
@@ -66,6 +70,26 @@ def test_the_crosscoder_finds_the_latent_only_model_b_has(tmp_path):
     train_crosscoder(a, b, tmp_path / "half", CrosscoderConfig(d_sae=64, k=4), tcfg, stop_at=200)
     train_crosscoder(a, b, tmp_path / "half", CrosscoderConfig(d_sae=64, k=4), tcfg)
     np.testing.assert_allclose(load_crosscoder(tmp_path / "half")[0]["W_dec"], w["W_dec"], atol=1e-5)
+
+
+def test_massive_rows_of_either_model_are_left_out_of_training_and_measurement(tmp_path):
+    a, b, _, only_b = _pair(tmp_path, sink=400.0)
+    pair = open_pair(a, b, two_models=True, massive=10.0)
+    rows = np.concatenate(list(pair.batches(64, loop=False, skip_bos=True, buffer_rows=1024)))
+    assert np.linalg.norm(rows[:, :D], axis=1).max() < 10 * pair.inp.mean_norm
+    assert len(rows) > 0.9 * N_WIN * (CTX - 1) - 64 * (N_WIN * (CTX - 1) // 1024 + 1)
+    assert len(pair.read_windows(np.arange(8), skip_bos=True)) == 8 * (CTX - 1) - 2
+    # resuming mid-way reads on to the same batches
+    first = list(pair.batches(64, seed=1, loop=False, skip_bos=True, buffer_rows=1024))
+    again = list(pair.batches(64, seed=1, loop=False, skip_bos=True, buffer_rows=1024, start_batch=20))
+    np.testing.assert_array_equal(np.concatenate(first[20:]), np.concatenate(again))
+    tcfg = TrainConfig(steps=400, batch=512, lr=3e-3, progress=False, ckpt_every=400)
+    info = train_crosscoder(a, b, tmp_path / "xc", CrosscoderConfig(d_sae=64, k=4), tcfg)
+    assert info["massive"] == 10.0 and info["metrics"]["massive_tokens"] == N_WIN // 4
+    assert info["metrics"]["fvu_a"] < 0.2 and info["metrics"]["fvu_b"] < 0.2
+    w, _ = load_crosscoder(tmp_path / "xc")
+    best = int(np.argmax(np.where(w["freq"] > 0.001, w["rel_norm"], 0)))
+    assert w["rel_norm"][best] > 0.9 and abs(w["W_dec"][best, D:] @ only_b) / np.linalg.norm(w["W_dec"][best, D:]) > 0.9
 
 
 def test_dumps_of_other_tokens_or_widths_are_refused(tmp_path):
