@@ -60,6 +60,8 @@ class Stage:
     """Takes the demo's --model / --device / --seed."""
     sizes: tuple[str, ...] = ("tiny", "demo", "full")
     """Sizes that run it."""
+    reads: Callable[[Path], list[Path]] = lambda run: []
+    """What it reads beyond the paths in its settings (a stage given only the run's folder)."""
 
 
 def stage_argv(stage: Stage, run: Path, cfg, sizes: dict) -> list[str]:
@@ -139,8 +141,9 @@ def run_stages(run: Path, cfg, pipeline: list[Stage], sizes: dict, expected_s: d
 
 
 def _reads(stage: Stage, earlier: list[Stage], run: Path) -> list[Stage]:
-    """The earlier stages whose outputs `stage` is given as a setting (a path inside one of them)."""
-    given = [str(v) for v in stage.args(run).values() if isinstance(v, (str, Path))]
+    """The earlier stages whose outputs `stage` reads: given as a setting (a path inside one of them)
+    or named in its `reads`."""
+    given = [str(v) for v in [*stage.args(run).values(), *stage.reads(run)] if isinstance(v, (str, Path))]
     return [a for a in earlier if any(g == str(o) or g.startswith(f"{o}/") for o in a.outputs(run) for g in given)]
 
 

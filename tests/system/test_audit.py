@@ -63,6 +63,19 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     with_sae = json.loads((audit / "hypotheses.json").read_text())
     assert len(with_sae["tools"]["base_sae"]) > 0
     assert len(json.loads((audit / "results.json").read_text())["base_sae"]["latents"]) == 12
+    elsewhere = tmp_path / "sae_elsewhere"                               # an SAE of another site: refused, nothing lost
+    shutil.copytree(sae, elsewhere)
+    sae_cfg = json.loads((elsewhere / "cfg.json").read_text())
+    (elsewhere / "cfg.json").write_text(json.dumps({**sae_cfg, "hook_name": "blocks.0.hook_resid_pre", "hook_layer": 0}))
+    kept = (audit / "hypotheses.json").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        cli(["audit-evidence", "--organism", str(organism), "--base", str(tiny_dir), "--out", str(audit), "--device",
+             "cpu", "--black_box_s", "0", "--sae", str(elsewhere)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert stop.value.code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: the SAE {elsewhere} reads blocks.0.hook_resid_pre but the audit dumped"), err
+    assert (audit / "hypotheses.json").read_bytes() == kept
 
     cli(["score-audit", "--audit", str(audit), "--organism", str(organism), "--confirm", "--n_random", "1",
          "--device", "cpu"])
@@ -72,3 +85,6 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
     assert verdict["confirm"]["text_loss"] > 0 and len(verdict["confirm"]["text_loss_random_ablated"]) == 1
     with browser_page(audit / "report.html") as page:
         assert "Verdict" in page.inner_text("body") and page.locator("table").count() >= 5
+    capsys.readouterr()
+    cli([*run, "--force", "crosscoder"])                                 # a redone crosscoder redoes what reads it
+    assert "evidence: crosscoder ran after it; redoing it" in capsys.readouterr().out

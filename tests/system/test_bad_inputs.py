@@ -314,6 +314,10 @@ ROWS = [
      "error: the dumps of {model} and {model} are not of the same tokens (they differ in corpus)"),
     ("audit-organism-without-manifest", "audit --organism {organism_no_manifest} --size tiny --out {root}/o",
      "error: {organism_no_manifest} is not a model organism (no organism.json and adapters.safetensors)"),
+    ("audit-probe-other-tokenizer", "audit-probe --organism {model} --out {root}/o",
+     "error: smollm2-135m-q4 and {model} have different tokenizers; an audit compares a model with its own fine-tune"),
+    ("audit-evidence-before-probe", "audit-evidence --organism {model} --base {model} --out {root}/o",
+     "error: {root}/o/probe/answers.json is missing; re-run `mechinterp audit` (its probe stage)"),
     ("score-audit-without-audit", "score-audit --audit {root}/o --organism {organism_no_manifest}",
      "error: {root}/o holds no audit (hypotheses.json missing)"),
     # labels

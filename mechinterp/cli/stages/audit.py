@@ -81,7 +81,8 @@ def pipeline(cfg: AuditRun, organism_model: str) -> list[Stage]:
                              progress=False, seed=cfg.seed),
               lambda r: (r / "crosscoder" / INFO).exists(), lambda r: [r / "crosscoder"]),
         Stage("evidence", "audit-evidence", lambda r: {**models(r), **({"sae": cfg.sae} if cfg.sae else {})},
-              lambda r: (r / HYPOTHESES).exists() and (r / PAGE).exists(), lambda r: [r / HYPOTHESES, r / PAGE]),
+              lambda r: (r / HYPOTHESES).exists() and (r / PAGE).exists(), lambda r: [r / HYPOTHESES, r / PAGE],
+              reads=lambda r: [r / PROBE, r / "crosscoder"]),
     ]
 
 
