@@ -81,8 +81,10 @@ def test_a_blind_audit_of_a_tiny_organism(tiny_dir, tmp_path, capsys):
          "--device", "cpu"])
     verdict = json.loads((audit / "score.json").read_text())
     assert verdict["truth"] == {"quirk": ["owls"]} and set(verdict) >= {"hypotheses", "white_box", "black_box", "confirm"}
-    assert 0.0 <= verdict["confirm"]["rate"] <= 1.0 and len(verdict["confirm"]["rate_random_ablated"]) == 1
-    assert verdict["confirm"]["text_loss"] > 0 and len(verdict["confirm"]["text_loss_random_ablated"]) == 1
+    sides = [verdict["confirm"][s] for s in ("off", "on") if s in verdict["confirm"]]
+    assert sides and all(0.0 <= m["rate"] <= 1.0 and 0.0 <= m["rate_edited"] <= 1.0 and len(m["rate_random"]) == 1
+                         and m["text_loss"] > 0 and len(m["text_loss_random"]) == 1 for m in sides)
+    assert ("on" in verdict["confirm"]) == sides[0]["edit"].startswith("the mean activation difference")
     with browser_page(audit / "report.html") as page:
         assert "Verdict" in page.inner_text("body") and page.locator("table").count() >= 5
     capsys.readouterr()
