@@ -57,9 +57,9 @@ class CrosscoderConfig:
     """Latents."""
     k: int = field(default=32, metadata=bounds(1))
     """Active latents per token."""
-    massive: float | None = field(default=MASSIVE, metadata=bounds(1))
+    massive: float = field(default=MASSIVE, metadata=bounds(1))
     """Leave out of training and measurement the tokens whose norm in either model is over this many
-    times that model's mean norm (None: keep them). A few attention-sink tokens after a BOS carry most
+    times that model's mean norm (1e9 keeps them). A few attention-sink tokens after a BOS carry most
     of the variance, and a fine-tune may move them: kept, they take the dictionary's capacity."""
 
     def __post_init__(self):
