@@ -83,7 +83,7 @@ class PairedStore:
     @property
     def mean_norms(self) -> tuple[float, float]:
         """Each store's mean row norm; with `massive`, over the ordinary rows of up to 64 windows spread
-        over the dump (the massive rows would otherwise inflate it several times over)."""
+        over the dump (the massive rows would otherwise inflate it)."""
         if not self.massive:
             return self.inp.mean_norm, self.out.mean_norm
         if self._ordinary_norms is None:
