@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mechinterp.formats.sae import MASSIVE
 from mechinterp.formats.store import ActivationStore, StoreError, open_store, shuffled_batches
 
 SAME = ("model", "weights", "ctx", "keep_bos", "prepend_bos", "corpus")
